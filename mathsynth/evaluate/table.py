@@ -1,0 +1,54 @@
+"""Human-readable summary tables of evaluation metrics (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * float(x):.1f}"
+
+
+def summary_tables(metrics: dict) -> list:
+    """rich Tables for the overall metrics and each breakdown present.
+
+    >>> m = {"overall": {"n_problems": 2, "n_samples": 4, "pass@1": 0.5, "pass@k": {"1": 0.5, "4": 1.0},
+    ...      "pass@N": 1.0, "pass_ratio@N": 0.5, "maj@k": {"1": 0.5, "4": 0.5}, "no_answer_rate": 0.0}}
+    >>> len(summary_tables(m))
+    1
+    """
+    from rich.table import Table
+
+    ov = metrics["overall"]
+    n = ov.get("n_samples")
+    run = metrics.get("run", {})
+    title = f"{run.get('model', '')} on {run.get('benchmark', '')}".strip() if run else "evaluation"
+    t = Table(title=f"{title} - {ov['n_problems']} problems, N={n}")
+    t.add_column("metric")
+    t.add_column("value %", justify="right")
+    t.add_row(f"Pass@1 ({ov.get('pass@1_source', '')})", _pct(ov.get("pass@1")))
+    for k, v in ov.get("pass@k", {}).items():
+        t.add_row(f"pass@{k}", _pct(v))
+    for k, v in ov.get("maj@k", {}).items():
+        t.add_row(f"maj@{k}", _pct(v))
+    t.add_row(f"Pass@{n} (oracle)", _pct(ov.get("pass@N")))
+    t.add_row(f"PassRatio@{n}", _pct(ov.get("pass_ratio@N")))
+    t.add_row("no answer", _pct(ov.get("no_answer_rate")))
+    tables = [t]
+    for key, label in (("by_level", "MATH level"), ("by_subject", "subject"), ("by_steps", "GSM8K steps")):
+        groups = metrics.get(key)
+        if not groups:
+            continue
+        b = Table(title=f"by {label}")
+        for col in (label, "problems", "Pass@1 %", "PassRatio %", "Pass@N %"):
+            b.add_column(col, justify="right" if col != label else "left")
+
+        def order(item: tuple[str, Any]) -> tuple:
+            k = item[0]
+            return (0, int(k), "") if str(k).isdigit() else (1, 0, str(k))
+
+        for name, g in sorted(groups.items(), key=order):
+            b.add_row(str(name), str(g.get("n_problems")), _pct(g.get("pass@1")),
+                      _pct(g.get("pass_ratio@N")), _pct(g.get("pass@N")))
+        tables.append(b)
+    return tables

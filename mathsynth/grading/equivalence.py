@@ -1,0 +1,262 @@
+"""Answer normalization, exact fast paths, and the math-verify call that runs inside workers.
+
+Everything here is pure string / :class:`fractions.Fraction` work except :func:`mv_equivalent`,
+which imports math-verify and is only ever called inside a grading worker process (see
+:mod:`mathsynth.grading.pool`): math-verify's own timeouts use ``signal.alarm`` and only work in a
+process's main thread, and a runaway sympy computation can only be stopped by killing the process.
+
+Fast paths (decided in the parent, never touching sympy) and how they relate to math-verify:
+
+* **Exact match after light normalization** (:func:`normalize`): removing ``$``, ``\\left``/
+  ``\\right``, ``\\displaystyle``, spacing commands, and whitespace that does not separate two
+  letters/digits, and ``\\dfrac``/``\\tfrac`` -> ``\\frac``. These are display-only in LaTeX, and
+  math-verify's own normalizer drops most of them too. Two answers equal after this are rendered
+  identically, so they are graded equal. (Differences: math-verify parses ``\\left.3\\right.`` as
+  nothing and ``1\\,000`` as ``1*0``; we read them as ``3`` and ``1000``.)
+* **Plain numbers** (:func:`parse_number`): integers with ``,``/``{,}``/``\\,`` thousands
+  separators, decimals, ``a/b`` and ``\\frac{a}{b}``, a leading ``\\$``, a trailing degree sign or
+  ``\\text{unit}``. Compared exactly with ``Fraction``. To agree with math-verify, which rounds to
+  6 decimals whenever either side is a decimal (``1/3 == 0.333333``) and treats ``50\\%`` as both
+  ``50`` and ``0.5``, the fast path only answers when the verdict is unambiguous: equal values ->
+  equal; two non-decimal values that differ -> different; values that differ by clearly more than
+  the rounding tolerance -> different. Near misses with decimals and anything with ``%`` go to
+  math-verify.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from fractions import Fraction
+from functools import lru_cache
+
+__all__ = ["answer_key", "fast_verdict", "mv_equivalent", "normalize", "parse_number",
+           "prepare_gold", "to_latex_env"]
+
+_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+_LEFT_RIGHT_DOT = re.compile(r"\\(?:left|right)\s*\.")
+_LEFT_RIGHT = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])")
+_STYLE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle)(?![A-Za-z])")
+_FRAC_VARIANT = re.compile(r"\\[dt]frac(?![A-Za-z])")
+_THIN_THOUSANDS = re.compile(r"(?<=\d)(?:\\,|\{,\})(?=\d{3}(?!\d))")
+# "\\\\" (a LaTeX line break) is matched first so its second backslash is never read as "\\ ".
+_SPACING = re.compile(r"\\\\|\\(?:[,;: !]|quad(?![A-Za-z])|qquad(?![A-Za-z]))|~")
+
+
+def _spacing(m: re.Match) -> str:
+    tok = m.group()
+    return tok if tok == "\\\\" else "" if tok == "\\!" else " "
+
+_WS = re.compile(r"\s+")
+_DROP_SPACE = re.compile(r"(?<![A-Za-z0-9]) | (?![A-Za-z0-9])")
+
+
+@lru_cache(maxsize=1 << 16)
+def _normalize_cached(s: str) -> str:
+    s = s.replace("\u2212", "-").replace("\u00a0", " ")
+    s = _UNESCAPED_DOLLAR.sub("", s)
+    s = _LEFT_RIGHT_DOT.sub("", s)
+    s = _LEFT_RIGHT.sub("", s)
+    s = _STYLE.sub("", s)
+    s = _FRAC_VARIANT.sub(r"\\frac", s)
+    s = _THIN_THOUSANDS.sub(",", s)
+    s = _SPACING.sub(_spacing, s)
+    s = _WS.sub(" ", s).strip()
+    s = _DROP_SPACE.sub("", s)
+    while s.endswith(".") and not s.endswith("\\."):
+        s = s[:-1].rstrip()
+    return s
+
+
+def normalize(s: str) -> str:
+    """Light, display-only normalization used for exact matching and cache keys.
+
+    Keeps a space only where it separates two letters/digits (``\\pi r``, ``1 000``), so tokens never
+    merge.
+
+    >>> normalize(r"$\\left( 3, \\dfrac{\\pi}{2} \\right)$.")
+    '(3,\\\\frac{\\\\pi}{2})'
+    >>> normalize(r"10\\,000 \\text{ cm}")
+    '10,000\\\\text{cm}'
+    """
+    if len(s) > 4096:  # not worth caching; callers bound lengths before this anyway
+        return _normalize_cached.__wrapped__(s)
+    return _normalize_cached(s)
+
+
+_BOXED_WHOLE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def prepare_gold(gold: str) -> str:
+    """Normalize a reference answer; accepts GSM8K-style ``... #### 42`` and a whole ``\\boxed{}``.
+
+    >>> prepare_gold("Natalia sold 48/2 = 24 clips in May.\\n#### 72")
+    '72'
+    >>> prepare_gold(r"\\boxed{\\dfrac{1}{2}}")
+    '\\\\frac{1}{2}'
+    """
+    g = gold.strip()
+    if "####" in g:
+        g = g.rsplit("####", 1)[1].strip()
+    m = _BOXED_WHOLE.match(g)
+    if m:
+        from mathsynth.grading.extract import match_brace
+
+        close = match_brace(g, m.end() - 1)
+        if close == len(g) - 1:
+            g = g[m.end():close]
+    return normalize(g)
+
+
+_NUMBER = re.compile(
+    r"(?:\\\$)?(?P<sign>[-+])?(?:\\\$)?"
+    r"(?:(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<dec>\.\d+)?|(?P<dec0>\.\d+)"
+    r"|\\frac\{(?P<fn>-?\d+)\}\{(?P<fd>-?\d+)\}|\\frac(?P<fn1>\d)(?P<fd1>\d)"
+    r"|(?P<sn>\d+)/(?P<sd>\d+))"
+    r"(?:\\\$)?"
+    r"(?:\^\\circ|\^\{\\circ\}|°|\\circ|\\degree)?"
+    r"(?:\\(?:text|mbox|textrm|mathrm)\{[A-Za-z ]*\}(?:\^[23]|\^\{[23]\})?)?"
+    r"(?P<pct>\\?%)?"
+)
+
+
+def parse_number(s: str) -> tuple[Fraction, bool, bool] | None:
+    """Parse a normalized plain number: ``(value, is_decimal, is_percent)`` or None.
+
+    >>> parse_number(normalize("\\\\$1,234.50"))
+    (Fraction(2469, 2), True, False)
+    >>> parse_number(r"-\\frac{3}{4}"), parse_number("45^\\\\circ")[0], parse_number("x") is None
+    ((Fraction(-3, 4), False, False), Fraction(45, 1), True)
+    """
+    if len(s) > 400:
+        return None
+    m = _NUMBER.fullmatch(s)
+    if not m:
+        return None
+    g = m.groupdict()
+    try:
+        if g["int"] is not None:
+            value = Fraction(g["int"].replace(",", "") + (g["dec"] or ""))
+        elif g["dec0"] is not None:
+            value = Fraction("0" + g["dec0"])
+        elif g["fn"] is not None or g["fn1"] is not None:
+            num, den = int(g["fn"] or g["fn1"]), int(g["fd"] or g["fd1"])
+            if den == 0:
+                return None
+            value = Fraction(num, den)
+        else:
+            if int(g["sd"]) == 0:
+                return None
+            value = Fraction(int(g["sn"]), int(g["sd"]))
+    except (ValueError, ZeroDivisionError):  # e.g. > 4300 digits (int max_str_digits)
+        return None
+    if g["sign"] == "-":
+        value = -value
+    return value, bool(g["dec"] or g["dec0"]), bool(g["pct"])
+
+
+_TOL_ABS = Fraction(2, 10**6)
+
+
+def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
+    """Decide equivalence of two *normalized* answers without sympy, or None when unsure.
+
+    >>> fast_verdict("1000", normalize("1,000")), fast_verdict("\\\\frac{1}{2}", "0.5")
+    (True, True)
+    >>> fast_verdict("3", "4"), fast_verdict("0.25", "0.3")
+    (False, False)
+    >>> fast_verdict("\\\\frac{1}{3}", "0.333333") is None  # math-verify rounds: let it decide
+    True
+    """
+    if gold_n == pred_n and gold_n:
+        return True
+    g = parse_number(gold_n)
+    if g is None:
+        return None
+    p = parse_number(pred_n)
+    if p is None:
+        return None
+    (gv, gdec, gpct), (pv, pdec, ppct) = g, p
+    if gpct or ppct:
+        return None
+    if gv == pv:
+        return True
+    if not gdec and not pdec:
+        return False
+    tol = max(_TOL_ABS, max(abs(gv), abs(pv)) / 10**12)
+    if abs(gv - pv) > tol:
+        return False
+    return None
+
+
+_TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\{([^{}]*)\}")
+
+
+def answer_key(pred: str | None) -> str | None:
+    """A cheap canonical key: obviously-equal answers share it (for grouping/majority voting).
+
+    >>> {answer_key(x) for x in ["1,000", "1000", "1000.0", "$1000", "\\\\$1{,}000"]}
+    {'1000'}
+    >>> answer_key("\\\\dfrac{1}{2}"), answer_key("0.5"), answer_key(r"\\text{(B)}"), answer_key(None)
+    ('1/2', '1/2', '(B)', None)
+    """
+    if pred is None:
+        return None
+    s = normalize(pred)
+    num = parse_number(s)
+    if num is not None:
+        v, _, pct = num
+        key = str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+        return key + "%" if pct else key
+    return _TEXT_WRAP.sub(r"\1", s)
+
+
+def to_latex_env(s: str) -> str:
+    """Wrap a normalized answer in ``$...$`` so math-verify's LaTeX extractor reads all of it.
+
+    >>> to_latex_env(r"\\frac{1}{2}")
+    '$\\\\frac{1}{2}$'
+    """
+    s = _UNESCAPED_DOLLAR.sub("", s).replace("\n", " ")
+    if s.endswith("\\"):
+        s += " "
+    return "$" + s + "$"
+
+
+# ---------------------------------------------------------------- worker side (math-verify) ----
+
+_GOLD_CACHE: OrderedDict[str, list] = OrderedDict()
+_GOLD_CACHE_MAX = 4096
+_CONFIGS: tuple | None = None
+
+
+def _mv():
+    global _CONFIGS
+    import math_verify
+
+    if _CONFIGS is None:
+        for name in ("math_verify", "latex2sympy2_extended"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _CONFIGS = (math_verify.LatexExtractionConfig(), math_verify.ExprExtractionConfig())
+    return math_verify
+
+
+def mv_equivalent(gold_n: str, pred_n: str, timeout_s: int = 2) -> bool:
+    """math-verify's verdict on two normalized answers (worker processes only; uses SIGALRM).
+
+    The gold parse is cached per worker. ``timeout_s`` bounds each parse and the comparison
+    (math-verify's own, signal-based); the parent's kill is the hard bound.
+    """
+    mv = _mv()
+    parsed_gold = _GOLD_CACHE.get(gold_n)
+    if parsed_gold is None:
+        parsed_gold = mv.parse(to_latex_env(gold_n), extraction_config=_CONFIGS,
+                               parsing_timeout=timeout_s)
+        _GOLD_CACHE[gold_n] = parsed_gold
+        if len(_GOLD_CACHE) > _GOLD_CACHE_MAX:
+            _GOLD_CACHE.popitem(last=False)
+    else:
+        _GOLD_CACHE.move_to_end(gold_n)
+    parsed_pred = mv.parse(to_latex_env(pred_n), extraction_config=_CONFIGS, parsing_timeout=timeout_s)
+    return bool(mv.verify(parsed_gold, parsed_pred, timeout_seconds=timeout_s))

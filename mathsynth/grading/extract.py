@@ -1,0 +1,320 @@
+"""Final-answer extraction from a whole model response.
+
+Extraction is a list of *named rules* tried in order; the first rule that yields an answer wins and
+its name is reported, so graders can audit why a response was read the way it was.
+
+Rules (all linear-time; no regex with nested quantifiers, so a 1 MB response stays cheap):
+
+``answer_is``
+    Last "the answer is X" / "The final answer is: X" (case-insensitive). X is the rest of that line
+    (or the next non-empty line when the line ends right after the colon), cut at the first sentence
+    end (a period followed by whitespace), with a trailing period and ``$...$`` / ``\\(...\\)`` /
+    ``\\boxed{...}`` / ``**...**`` wrappers stripped.
+``gsm8k_hash``
+    Last ``#### X`` (GSM8K reference format); X is the rest of that line.
+``boxed``
+    Last top-level ``\\boxed{...}`` or ``\\fbox{...}``, found with a brace matcher that honours
+    escaped braces (``\\{``), so nested braces work at any depth. If the last ``\\boxed{`` is never
+    closed (the response was cut off while writing its final answer) the rule *vetoes*: extraction
+    stops with no answer instead of letting a later fallback rule guess from the partial text.
+``last_number``
+    Last number in the text: ``1,234`` (thousands commas dropped), ``-5``, ``3.25``, ``.5``, ``3/4``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from mathsynth.errors import MathsynthError
+
+__all__ = [
+    "BENCHMARK_RULES",
+    "DEFAULT_RULES",
+    "RULES",
+    "extract_answer",
+    "extract_with_rule",
+    "find_boxed",
+    "match_brace",
+    "rules_for",
+]
+
+# Returned by a rule to stop extraction with no answer (truncated final answer).
+_VETO = object()
+
+_TOKENS = re.compile(r"\\.|[{}]", re.DOTALL)
+
+
+def match_brace(text: str, open_pos: int) -> int | None:
+    """Index of the ``}`` that closes the ``{`` at ``open_pos``, or None if it never closes.
+
+    Escaped braces (``\\{``, ``\\}``) are literal characters and do not count.
+
+    >>> s = r"\\boxed{\\frac{1}{2}} and more"
+    >>> s[7:match_brace(s, 6)]
+    '\\\\frac{1}{2}'
+    >>> match_brace("{{}", 0) is None
+    True
+    """
+    if open_pos >= len(text) or text[open_pos] != "{":
+        raise ValueError(f"no '{{' at position {open_pos}")
+    depth = 0
+    for m in _TOKENS.finditer(text, open_pos):
+        tok = m.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                return m.start()
+    return None
+
+
+_BOXED_START = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])[ \t]*")
+_BOXED_BARE = re.compile(r"[^\s${}]+")
+
+
+def find_boxed(text: str) -> str | None | object:
+    """Content of the last top-level ``\\boxed{...}``/``\\fbox{...}``; None if there is none.
+
+    Returns the module's veto sentinel when the last ``\\boxed`` is unclosed. Nested boxes pick the
+    outermost one. ``\\boxed 5`` (no braces, as in some MATH solutions) is accepted too.
+
+    >>> find_boxed(r"so $\\boxed{\\{1, 2\\}}$.")
+    '\\\\{1, 2\\\\}'
+    >>> find_boxed(r"first \\boxed{1}, then \\boxed{\\boxed{2}+1}")
+    '\\\\boxed{2}+1'
+    >>> find_boxed("no box") is None
+    True
+    """
+    starts = list(_BOXED_START.finditer(text))
+    if not starts:
+        return None
+    opens: dict[int, int] = {}  # position of '{' -> start of the \boxed
+    bare: list[tuple[int, int, int]] = []  # (start, content_start, content_end)
+    for m in starts:
+        if m.end() < len(text) and text[m.end()] == "{":
+            opens[m.end()] = m.start()
+        else:
+            b = _BOXED_BARE.match(text, m.end())
+            if b:
+                bare.append((m.start(), b.start(), b.end()))
+    closed: list[tuple[int, int, int]] = list(bare)
+    unclosed: list[int] = []
+    if opens:
+        # One linear pass matching every brace; O(n) even for 10**5 nested or unclosed boxes.
+        stack: list[int] = []
+        first_open = min(opens)
+        for m in _TOKENS.finditer(text, first_open):
+            tok = m.group()
+            if tok == "{":
+                stack.append(m.start())
+            elif tok == "}" and stack:
+                o = stack.pop()
+                if o in opens:
+                    closed.append((opens[o], o + 1, m.start()))
+        unclosed = [opens[o] for o in stack if o in opens]
+    closed.sort()
+    last: tuple[int, int, int] | None = None
+    end = -1
+    for start, c0, c1 in closed:  # keep top-level boxes only: skip those inside the previous one
+        if start > end:
+            last, end = (start, c0, c1), c1
+    if unclosed and (last is None or max(unclosed) > last[2]):
+        return _VETO
+    if last is None:
+        return None
+    return text[last[1]:last[2]]
+
+
+_WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))
+_TRAIL = " \t\r\n.,;:。*"
+
+
+def _clean(ans: str) -> str | None:
+    """Strip delimiters and trailing punctuation around an extracted answer; None if empty."""
+    s = ans.strip()
+    for _ in range(8):  # wrappers can nest: "**$\\boxed{5}$**."
+        before = s
+        s = s.lstrip(" \t\r\n:*").rstrip(_TRAIL)
+        for left, right in _WRAPPERS:
+            if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
+                inner = s[len(left):len(s) - len(right)]
+                if left.startswith("$") and re.search(r"(?<!\\)\$", inner):
+                    continue  # "$a$ and $b$": not one wrapper
+                s = inner.strip()
+                break
+        m = re.match(r"\\(?:boxed|fbox)[ \t]*\{", s)
+        if m:
+            close = match_brace(s, m.end() - 1)
+            if close == len(s) - 1:
+                s = s[m.end():close].strip()
+        if s == before:
+            break
+    return s or None
+
+
+_ANSWER_IS = re.compile(r"\banswer\s+is\b[ \t]*:?", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<!\\)\.(?=\s)")
+
+
+def _take_math(rest: str) -> str | object:
+    """Cut ``rest`` (text after an answer phrase) to the answer itself (veto if an unclosed box).
+
+    A delimited answer (``$...$``, ``\\[...\\]``, ``\\boxed{...}``) may span lines; otherwise the
+    answer is the rest of the line up to the first sentence end.
+    """
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if rest.startswith(left):
+            close = re.compile(r"(?<!\\)" + re.escape(right)).search(rest, len(left))
+            if close:
+                return rest[: close.end()]
+            return rest.split("\n", 1)[0]
+    m = re.match(r"\\(?:boxed|fbox)[ \t]*\{", rest)
+    if m:
+        close = match_brace(rest, m.end() - 1)
+        return _VETO if close is None else rest[: close + 1]
+    line = rest.split("\n", 1)[0]
+    cut = _SENTENCE_END.search(line)
+    return line[: cut.start()] if cut else line
+
+
+def _rule_answer_is(text: str) -> str | None | object:
+    last = None
+    for last in _ANSWER_IS.finditer(text):
+        pass
+    if last is None:
+        return None
+    rest = text[last.end():].lstrip(" \t:*")
+    if rest.startswith(("\n", "\r")):  # "The answer is:\n\n42"
+        rest = rest.lstrip()
+    taken = _take_math(rest)
+    if taken is _VETO:
+        return _VETO
+    ans = _clean(taken)  # type: ignore[arg-type]
+    if ans and find_boxed(ans) is _VETO:  # "The answer is $\boxed{" (cut off)
+        return _VETO
+    return ans
+
+
+def _rule_gsm8k_hash(text: str) -> str | None:
+    pos = text.rfind("####")
+    if pos < 0:
+        return None
+    line = text[pos + 4:].split("\n", 1)[0]
+    return _clean(line)
+
+
+def _rule_boxed(text: str) -> str | None | object:
+    found = find_boxed(text)
+    if found is None or found is _VETO:
+        return found
+    return _clean(found)
+
+
+_NUMBER = re.compile(
+    r"(?<![\w)\]}.\d])-?(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(?:\.\d+)?(?:/\d+(?![\d.]))?"
+    r"|(?<![\w)\]}.\d])-?\.\d+"
+)
+
+
+def _rule_last_number(text: str) -> str | None:
+    last = None
+    for last in _NUMBER.finditer(text):
+        pass
+    if last is None:
+        return None
+    return last.group().replace(",", "")
+
+
+RULES: dict[str, Callable[[str], object]] = {
+    "answer_is": _rule_answer_is,
+    "gsm8k_hash": _rule_gsm8k_hash,
+    "boxed": _rule_boxed,
+    "last_number": _rule_last_number,
+}
+
+#: Rule order per benchmark family. MATH-style solutions box their answer; GSM8K-style ones
+#: (and Xwin-Math's training format) end with "The answer is: X".
+BENCHMARK_RULES: dict[str, tuple[str, ...]] = {
+    "math": ("boxed", "answer_is", "gsm8k_hash", "last_number"),
+    "gsm8k": ("answer_is", "gsm8k_hash", "boxed", "last_number"),
+}
+DEFAULT_RULES: tuple[str, ...] = ("answer_is", "boxed", "gsm8k_hash", "last_number")
+
+_FAMILY_PREFIXES = (
+    (("gsm", "svamp", "asdiv", "mawps", "multiarith", "addsub", "singleeq", "singleop"), "gsm8k"),
+    (("math", "minerva", "aime", "amc", "olympiad", "hendrycks", "theoremqa", "omni", "aqua"), "math"),
+)
+
+
+def rules_for(benchmark: str | None) -> tuple[str, ...]:
+    """The default rule order for a benchmark name (matched by family prefix, case-insensitive).
+
+    >>> rules_for("MATH500")
+    ('boxed', 'answer_is', 'gsm8k_hash', 'last_number')
+    >>> rules_for("gsm8k")[0], rules_for(None)[0], rules_for("my-own-set")[0]
+    ('answer_is', 'answer_is', 'answer_is')
+    """
+    if not benchmark:
+        return DEFAULT_RULES
+    name = re.sub(r"[^a-z0-9]", "", benchmark.lower())
+    if name in BENCHMARK_RULES:
+        return BENCHMARK_RULES[name]
+    for prefixes, family in _FAMILY_PREFIXES:
+        if name.startswith(prefixes):
+            return BENCHMARK_RULES[family]
+    return DEFAULT_RULES
+
+
+def _check_rules(rules: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(rules, str):
+        rules = (rules,)
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        raise MathsynthError(
+            f"unknown extraction rule(s) {unknown}; known rules: {', '.join(RULES)}")
+    return tuple(rules)
+
+
+def extract_with_rule(response: str, benchmark: str | None = None,
+                      rules: Sequence[str] | None = None) -> tuple[str | None, str | None]:
+    """Extract the final answer and the name of the rule that fired; ``(None, None)`` if none did.
+
+    ``rules`` overrides the benchmark's default order (:func:`rules_for`).
+
+    >>> extract_with_rule("So 2+3=5. The answer is: $5$.")
+    ('5', 'answer_is')
+    >>> extract_with_rule(r"Thus the area is $\\boxed{\\frac{3}{4}}$.", benchmark="math")
+    ('\\\\frac{3}{4}', 'boxed')
+    >>> extract_with_rule("She pays 3 * 4 = 12 dollars.\\n#### 12", benchmark="gsm8k")
+    ('12', 'gsm8k_hash')
+    >>> extract_with_rule("In total 1,234 apples", rules=["last_number"])
+    ('1234', 'last_number')
+    >>> extract_with_rule(r"The answer is \\boxed{")  # cut off while writing the answer
+    (None, None)
+    """
+    if not isinstance(response, str) or not response:
+        return None, None
+    order = rules_for(benchmark) if rules is None else _check_rules(rules)
+    for name in order:
+        found = RULES[name](response)
+        if found is _VETO:
+            return None, None
+        if found:
+            return found, name  # type: ignore[return-value]
+    return None, None
+
+
+def extract_answer(response: str, benchmark: str | None = None,
+                   rules: Sequence[str] | None = None) -> str | None:
+    """Extract the final answer from a model response (see :func:`extract_with_rule`).
+
+    >>> extract_answer("First 3/4 of it... The answer is 42")
+    '42'
+    >>> extract_answer("I think it is -2.5 or maybe 3/4") is not None
+    True
+    >>> extract_answer("no digits here") is None
+    True
+    """
+    return extract_with_rule(response, benchmark, rules)[0]

@@ -1,0 +1,177 @@
+"""JSON Lines and run-manifest helpers shared by every stage.
+
+Stages talk through JSONL files: one record a line, stable keys. Long stages append and flush
+as they go (so a crash loses at most the line being written), tolerate a truncated last line on
+resume, and write final files atomically (temp file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mathsynth.errors import InputError
+
+
+def read_jsonl(path: str | os.PathLike, *, tolerate_truncated_tail: bool = False) -> Iterator[dict]:
+    """Yield the records of a JSONL file, raising :class:`InputError` with file and line on bad input.
+
+    Blank lines are skipped. With ``tolerate_truncated_tail`` a malformed *last* line that does not end
+    in a newline (a write cut short by a crash) is ignored instead of raising.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_text('{"x": 1}\\n{"x": 2}\\n')
+    >>> [r["x"] for r in read_jsonl(p)]
+    [1, 2]
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=str(path))
+    with open(path, "rb") as fh:
+        data = fh.read()
+    lines = data.split(b"\n")
+    last_complete = data.endswith(b"\n")
+    for i, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            is_tail = i == len(lines) and not last_complete
+            if tolerate_truncated_tail and is_tail:
+                return
+            raise InputError(f"not valid JSON ({exc.__class__.__name__}: {exc})", path=str(path),
+                             line=i) from None
+        if not isinstance(rec, dict):
+            raise InputError(f"expected a JSON object, got {type(rec).__name__}", path=str(path), line=i)
+        yield rec
+
+
+def repair_truncated_tail(path: str | os.PathLike) -> bool:
+    """Cut a partial last line (no trailing newline) left by a crash; return True if one was cut.
+
+    Called before appending on resume so the next record starts on its own line.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_text('{"x": 1}\\n{"x": ')
+    >>> repair_truncated_tail(p), p.read_text()
+    (True, '{"x": 1}\\n')
+    """
+    path = Path(path)
+    if not path.exists():
+        return False
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if not data or data.endswith(b"\n"):
+            return False
+        cut = data.rfind(b"\n") + 1
+        fh.truncate(cut)
+    return True
+
+
+class JsonlAppender:
+    """Append records to a JSONL file, flushing and fsync-ing each line so a crash loses nothing done.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "out.jsonl"
+    >>> with JsonlAppender(p) as out:
+    ...     out.write({"id": "a"})
+    >>> p.read_text()
+    '{"id": "a"}\\n'
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_truncated_tail(self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fsync = fsync
+
+    def write(self, record: dict) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a file atomically: readers see the old or the new content, never half of it.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.txt"
+    >>> atomic_write_text(p, "hi"); p.read_text()
+    'hi'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically.
+
+    >>> import tempfile, pathlib, json
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.json"
+    >>> atomic_write_json(p, {"a": 1}); json.loads(p.read_text())
+    {'a': 1}
+    """
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
+    """Write records as JSONL atomically; return how many were written.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.jsonl"
+    >>> atomic_write_jsonl(p, [{"a": 1}, {"a": 2}])
+    2
+    """
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def run_manifest(stage: str, config: dict) -> dict:
+    """A resolved-config record written next to a stage's outputs (what ran, with which settings).
+
+    >>> m = run_manifest("eval", {"n": 4}); m["stage"], m["config"]["n"]
+    ('eval', 4)
+    """
+    from mathsynth import __version__
+
+    return {
+        "stage": stage,
+        "mathsynth_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "config": config,
+    }
