@@ -10,8 +10,9 @@ builds responses that look like sampled ones, from the problem's reference answe
    (``\\dfrac``/``a/b``/terminating decimal for fractions; ``1,000``/``1000.0``/``\\$``/units/
    ``x = n`` for integers; degree signs added/removed; ``\\left( \\right)``; spacing changes;
    reversed solution lists; ``\\text{}`` removed); and up to 4 *plausible wrong* answers
-   (off by one, wrong sign, doubled, swapped fraction, 2-place rounding of a repeating
-   decimal, a mutated digit, a dropped list element, another same-subject problem's answer).
+   (off by one, wrong sign on scalar answers, doubled, swapped fraction, 2-place rounding of
+   a repeating decimal, a mutated digit, a dropped list element, another same-subject
+   problem's answer).
 3. Each of the N samples is: no answer (p_none); else correct with ``p_correct`` (the gold
    string with weight 0.6, the equivalent forms sharing the rest); else a wrong answer picked
    with Zipf weights 1, 1/2, 1/3, 1/4 so one wrong answer dominates, as in real sampling.
@@ -54,6 +55,8 @@ def load_problems(path: Path | None = None) -> list[dict]:
 _INT = re.compile(r"-?\d+")
 _FRAC = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 _DEG = re.compile(r"(.+?)\^\{?\\circ\}?")
+# A comma list of solutions, not a number with thousands separators ("10,\\!080").
+_LIST = re.compile(r"(?!.*,(?:\\!)?\s*\d{3}(?!\d))[^()\[\]{}]*,[^()\[\]{}]*")
 
 
 def _terminating(fr: Fraction) -> str | None:
@@ -104,11 +107,11 @@ def equivalent_forms(gold: str, problem: str) -> list[str]:
         forms.append(g.replace("\\frac", "\\dfrac"))
     if g.startswith("(") and g.endswith(")") and "\\cup" not in g:
         forms.append("\\left( " + g[1:-1] + " \\right)")
-    if "," in g and not any(c in g for c in "()[]{}"):
+    if _LIST.fullmatch(g):
         forms.append(", ".join(reversed([p.strip() for p in g.split(",")])))
     spaced = re.sub(r"\s*([+=,]|(?<=[\w}])-)\s*", r" \1 ", g).strip()
     spaced = re.sub(r"\s+", " ", spaced)
-    tight = re.sub(r"\s+", "", g) if "\\text" not in g else g
+    tight = re.sub(r"(?<![A-Za-z]) | (?![A-Za-z])", "", g) if "\\text" not in g else g
     forms += [spaced, tight]
     out: list[str] = []
     for f in forms:
@@ -134,9 +137,10 @@ def wrong_forms(gold: str, rng: Random, others: list[str]) -> list[str]:
     d = _DEG.fullmatch(g)
     if d and _INT.fullmatch(d.group(1)):
         forms.append(f"{180 - int(d.group(1))}^\\circ")
-    if "," in g and not any(c in g for c in "()[]{}"):
+    if _LIST.fullmatch(g):
         forms.append(",".join(g.split(",")[:-1]))
-    forms.append(g[1:] if g.startswith("-") else "-" + g)
+    if not re.search(r"[,=()\[\]]|\\begin|\\cup|\\in|\\text", g):  # signs fit scalars only
+        forms.append(g[1:] if g.startswith("-") else "-" + g)
     digits = [i for i, c in enumerate(g) if c.isdigit()]
     if digits:
         i = rng.choice(digits)

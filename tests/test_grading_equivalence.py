@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mathsynth.grading import GradeResult, Grader, answer_key, grade, is_equivalent
+from mathsynth.grading import Grader, GradeResult, answer_key, grade, is_equivalent
 from mathsynth.grading.equivalence import fast_verdict, normalize, prepare_gold, to_latex_env
 
 

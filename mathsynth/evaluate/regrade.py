@@ -41,8 +41,7 @@ def regrade(run_dir: str | Path, *, rules: list[str] | None = None, workers: int
             g = rec.get("greedy")
             if g:
                 items.append((rec["gold"], g["completion"]))
-            res = grader.grade_many(items, benchmark=rec.get("benchmark"), rules=rules) if rules else \
-                grader.grade_many(items, benchmark=rec.get("benchmark"))
+            res = grader.grade_many(items, benchmark=rec.get("benchmark"), rules=rules)
             n = len(rec["completions"])
             rec.update(graded_fields(res[:n]))
             if g:

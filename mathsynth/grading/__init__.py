@@ -24,7 +24,7 @@ from mathsynth.grading.extract import (
     extract_with_rule,
     rules_for,
 )
-from mathsynth.grading.grader import GradeResult, Grader, grade, is_equivalent
+from mathsynth.grading.grader import Grader, GradeResult, grade, is_equivalent
 
 __all__ = [
     "BENCHMARK_RULES",

@@ -21,6 +21,12 @@ Fast paths (decided in the parent, never touching sympy) and how they relate to 
   equal; two non-decimal values that differ -> different; values that differ by clearly more than
   the rounding tolerance -> different. Near misses with decimals and anything with ``%`` go to
   math-verify.
+* **Choice letters and words**: ``A``-``F`` with or without ``(...)``/``\\text{}``/``\\textbf{}``
+  compare by letter, case-insensitively; two ``\\text{...}`` words (2+ letters) compare
+  case- and space-insensitively, as math-verify does.
+* **Clearly different constants** (:func:`mathsynth.grading.numeric.clearly_different`): two
+  constant expressions or lists of them (radicals, ``\\pi``, fractions, tuples, intervals) whose
+  values are far apart are different; equal-looking ones still go to math-verify.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import re
 from collections import OrderedDict
 from fractions import Fraction
 from functools import lru_cache
+
+from mathsynth.grading.numeric import clearly_different
 
 __all__ = ["answer_key", "fast_verdict", "mv_equivalent", "normalize", "parse_number",
            "prepare_gold", "to_latex_env"]
@@ -157,6 +165,21 @@ def parse_number(s: str) -> tuple[Fraction, bool, bool] | None:
 
 
 _TOL_ABS = Fraction(2, 10**6)
+_CHOICE = re.compile(r"(?:\\(?:text|textbf|mathrm)\{)?(\(?)([A-Fa-f])(\)?)\}?")
+_WORDS = re.compile(r"\\text\{([A-Za-z][A-Za-z ]*[A-Za-z])\}")
+
+
+def _choice(s: str) -> str | None:
+    """The letter of a multiple-choice answer: ``C``, ``(C)``, ``\\text{(C)}``, ``\\textbf{c}``."""
+    m = _CHOICE.fullmatch(s)
+    if not m or (m.group(1) == "(") != (m.group(3) == ")") or (s.endswith("}") != s.startswith("\\")):
+        return None
+    return m.group(2).upper()
+
+
+def _words(s: str) -> str | None:
+    m = _WORDS.fullmatch(s)
+    return m.group(1).replace(" ", "").lower() if m else None
 
 
 def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
@@ -171,12 +194,16 @@ def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
     """
     if gold_n == pred_n and gold_n:
         return True
+    for canon in (_choice, _words):  # "(C)" vs "\\text{C}"; "\\text{Monday}" vs "\\text{monday}"
+        a = canon(gold_n)
+        if a is not None:
+            b = canon(pred_n)
+            if b is not None:
+                return a == b
     g = parse_number(gold_n)
-    if g is None:
-        return None
-    p = parse_number(pred_n)
-    if p is None:
-        return None
+    p = parse_number(pred_n) if g is not None else None
+    if g is None or p is None:
+        return False if clearly_different(gold_n, pred_n) else None
     (gv, gdec, gpct), (pv, pdec, ppct) = g, p
     if gpct or ppct:
         return None

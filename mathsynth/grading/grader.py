@@ -50,7 +50,8 @@ class Grader:
     worker process, killed and replaced if it runs past ``timeout`` seconds (verdict: wrong).
     Workers start on first need, so fast-path-only use costs no processes.
 
-    Not thread-safe: use one Grader per thread (the module-level :func:`grade` and
+    ``memory_mb`` caps each worker's address space; ``start_method`` is how workers start (see
+    :mod:`mathsynth.grading.pool`; never ``fork``). Not thread-safe: use one Grader per thread (the module-level :func:`grade` and
     :func:`is_equivalent` are safe to call from any thread).
 
     >>> with Grader(workers=1) as g:
@@ -62,14 +63,15 @@ class Grader:
     """
 
     def __init__(self, workers: int | None = None, timeout: float = 5.0, max_len: int = 2000, *,
-                 memory_mb: int | None = 4096, cache_size: int = 1_000_000):
+                 memory_mb: int | None = 4096, cache_size: int = 1_000_000,
+                 start_method: str = "subprocess"):
         if timeout <= 0:
             raise MathsynthError(f"grading timeout must be > 0 seconds, got {timeout}")
         self.workers = workers or _default_workers()
         self.timeout = float(timeout)
         self.max_len = int(max_len)
         self.cache_size = int(cache_size)
-        self._pool = WorkerPool(self.workers, memory_mb=memory_mb)
+        self._pool = WorkerPool(self.workers, memory_mb=memory_mb, start_method=start_method)
         self._cache: dict[tuple[str, str], bool] = {}
         self._gold: dict[str, str] = {}
         self._counts = {"items": 0, "no_answer": 0, "too_long": 0, "cache_hits": 0,
@@ -111,46 +113,54 @@ class Grader:
     def _verdicts(self, pairs: Sequence[tuple[str, str | None]], timeout: float | None = None
                   ) -> list[bool]:
         timeout = self.timeout if timeout is None else float(timeout)
+        inner = max(1, int(timeout / 2))  # math-verify's own (signal) timeouts: whole seconds
         out: list[bool] = [False] * len(pairs)
         pending: dict[tuple[str, str], list[int]] = {}
+        tids: dict[tuple[str, str], int] = {}
         c = self._counts
-        for i, (gold, pred) in enumerate(pairs):
-            c["items"] += 1
-            if pred is None or not isinstance(pred, str) or not pred.strip():
-                c["no_answer"] += 1
-                continue
-            if len(pred) > self.max_len:
-                c["too_long"] += 1
-                continue
-            key = (self._gold_norm(str(gold)), normalize(pred))
-            hit = self._cache.get(key)
-            if hit is not None:
-                c["cache_hits"] += 1
-                out[i] = hit
-                continue
-            if key in pending:
-                c["cache_hits"] += 1
-                pending[key].append(i)
-                continue
-            fast = fast_verdict(*key)
-            if fast is not None:
-                c["fast_path_hits"] += 1
-                self._remember(key, fast)
-                out[i] = fast
-                continue
-            pending[key] = [i]
-        if pending:
-            keys = list(pending)
-            # math-verify's own (signal) timeouts: whole seconds, under the parent's hard bound.
-            inner = max(1, int(timeout / 2))
-            results = self._pool.run([("equiv", (g, p, inner)) for g, p in keys], timeout=timeout)
-            c["worker_calls"] += len(keys)
-            for key, (status, value) in zip(keys, results, strict=True):
+        pool = self._pool
+        try:
+            for i, (gold, pred) in enumerate(pairs):
+                c["items"] += 1
+                if not i & 255 and tids:
+                    pool.pump(0.0)  # hand finished workers their next task
+                if pred is None or not isinstance(pred, str) or not pred.strip():
+                    c["no_answer"] += 1
+                    continue
+                if len(pred) > self.max_len:
+                    c["too_long"] += 1
+                    continue
+                key = (self._gold_norm(str(gold)), normalize(pred))
+                hit = self._cache.get(key)
+                if hit is not None:
+                    c["cache_hits"] += 1
+                    out[i] = hit
+                    continue
+                if key in pending:
+                    c["cache_hits"] += 1
+                    pending[key].append(i)
+                    continue
+                fast = fast_verdict(*key)
+                if fast is not None:
+                    c["fast_path_hits"] += 1
+                    self._remember(key, fast)
+                    out[i] = fast
+                    continue
+                # Stream the task: workers start and work while we go through the rest.
+                pending[key] = [i]
+                tids[key] = pool.submit("equiv", (*key, inner), timeout=timeout, group=key[0])
+                pool.pump(0.0)
+            for key, idxs in pending.items():
+                status, value = pool.collect(tids[key])
                 verdict = status == "ok" and value is True
+                c["worker_calls"] += 1
                 c["worker_errors"] += status == "error"
                 self._remember(key, verdict)
-                for i in pending[key]:
+                for i in idxs:
                     out[i] = verdict
+        except BaseException:
+            pool.close()  # drop half-done work; workers restart on the next call
+            raise
         return out
 
     def equivalent_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
@@ -162,15 +172,17 @@ class Grader:
         """
         return self._verdicts([(g, p) for g, p in pairs])
 
-    def grade_many(self, items: Sequence[tuple[str, str]], benchmark: str | None = None
-                   ) -> list[GradeResult]:
+    def grade_many(self, items: Sequence[tuple[str, str]], benchmark: str | None = None,
+                   rules: Sequence[str] | None = None) -> list[GradeResult]:
         """Grade ``(gold, response)`` pairs: extract each answer, then judge it.
+
+        ``rules`` overrides the benchmark's extraction order (see :func:`extract_with_rule`).
 
         >>> with Grader(workers=1) as g:
         ...     g.grade_many([("\\\\frac{1}{2}", "so $\\\\boxed{0.5}$")], benchmark="math")[0]
         GradeResult(correct=True, extracted='0.5', rule='boxed', key='1/2')
         """
-        extracted = [extract_with_rule(resp, benchmark) for _, resp in items]
+        extracted = [extract_with_rule(resp, benchmark, rules) for _, resp in items]
         verdicts = self._verdicts([(gold, ans) for (gold, _), (ans, _) in zip(items, extracted,
                                                                               strict=True)])
         return [GradeResult(correct=v, extracted=ans, rule=rule, key=answer_key(ans)
