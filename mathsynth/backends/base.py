@@ -8,6 +8,7 @@ the fake test backend are interchangeable.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -53,7 +54,10 @@ class GenerationRequest:
     """One prompt to complete: exactly one of ``messages`` (chat) or ``prompt`` (raw text).
 
     ``id`` is the caller's key (a problem id); backends use it to derive per-request seeds so a
-    rerun reproduces the same samples whatever else is in the batch.
+    rerun reproduces the same samples whatever else is in the batch. ``sample_offset`` is the index
+    of the first sample asked for: a request with ``n=4, sample_offset=4`` asks for samples 4..7 of
+    (id, params), the same ones a request with ``n=8`` would return last (the response cache uses it
+    to generate only the samples it lacks).
 
     >>> GenerationRequest(id="q1", messages=({"role": "user", "content": "1+1?"},)).is_chat
     True
@@ -63,8 +67,11 @@ class GenerationRequest:
     params: SamplingParams = field(default_factory=SamplingParams)
     messages: tuple[dict, ...] | None = None
     prompt: str | None = None
+    sample_offset: int = 0
 
     def __post_init__(self) -> None:
+        if self.sample_offset < 0:
+            raise MathsynthError(f"request {self.id!r}: sample_offset must be >= 0")
         if (self.messages is None) == (self.prompt is None):
             raise MathsynthError(f"request {self.id!r}: give exactly one of messages or prompt")
         if self.messages is not None:
@@ -102,6 +109,16 @@ class Completion:
 ProgressFn = Callable[[int, int], None]
 """Called as ``progress(requests_done, completion_tokens)`` after each internal batch."""
 
+CompleteFn = Callable[[int, int, Completion], None]
+"""Called as ``on_complete(request_index, sample_index, completion)`` as soon as one completion
+exists (``sample_index`` counts from 0 within the request, not from ``sample_offset``), so a caller
+can persist it before the whole batch ends (the response cache does, to survive a crash)."""
+
+
+class BudgetExceeded(MathsynthError):
+    """The spending limit (``--max-cost``) was reached; work finished so far is kept (and cached),
+    so rerunning with a higher limit resumes where this stopped."""
+
 
 @runtime_checkable
 class Generator(Protocol):
@@ -109,9 +126,19 @@ class Generator(Protocol):
 
     name: str
 
-    def generate(self, requests: Sequence[GenerationRequest],
-                 progress: ProgressFn | None = None) -> list[list[Completion]]:
-        """Return ``len(requests)`` lists, the i-th holding ``requests[i].params.n`` completions."""
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None,
+                 on_complete: CompleteFn | None = None) -> list[list[Completion]]:
+        """Return ``len(requests)`` lists, the i-th holding ``requests[i].params.n`` completions.
+
+        A completion that failed for good (after retries) is returned with ``finish_reason
+        "error"`` and its reason in ``error``: never dropped, never raised. Raises
+        :class:`BudgetExceeded` when a spending limit stops the batch part-way.
+        """
+        ...
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        """What identifies this model's outputs for the response cache (backend, model, weights
+        fingerprint or endpoint), or None when outputs must not be cached."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -119,3 +146,13 @@ class Generator(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def row_seed(seed: int | None, request_id: str, sample: int) -> int:
+    """The RNG seed of one sample: a function of (run seed, request id, sample index) only.
+
+    >>> row_seed(0, "q1", 0) == row_seed(0, "q1", 0) != row_seed(0, "q1", 1)
+    True
+    """
+    h = hashlib.sha256(f"{seed}|{request_id}|{sample}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mathsynth.backends.base import Completion, GenerationRequest, ProgressFn
+from mathsynth.backends.base import CompleteFn, Completion, GenerationRequest, ProgressFn
 
 Responder = Callable[[GenerationRequest, int], str]
 
@@ -36,16 +36,18 @@ class FakeGenerator:
         self.respond = respond or _default_responder
         self.calls = 0  # number of requests served, so tests can prove the cache/resume skipped work
 
-    def generate(self, requests: Sequence[GenerationRequest],
-                 progress: ProgressFn | None = None) -> list[list[Completion]]:
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None,
+                 on_complete: CompleteFn | None = None) -> list[list[Completion]]:
         out = []
-        for req in requests:
+        for r, req in enumerate(requests):
             self.calls += 1
             comps = []
             for i in range(req.params.n):
-                text = self.respond(req, i)
+                text = self.respond(req, req.sample_offset + i)
                 comps.append(Completion(text, "stop", prompt_tokens=len((req.prompt or str(req.messages)).split()),
                                         completion_tokens=len(text.split())))
+                if on_complete:
+                    on_complete(r, i, comps[-1])
             out.append(comps)
             if progress:
                 progress(1, sum(c.completion_tokens for c in comps))
@@ -53,6 +55,9 @@ class FakeGenerator:
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "fake"}
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        return None  # answers come from an arbitrary Python function: never cache them
 
     def close(self) -> None:
         pass
