@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,22 +29,22 @@ def _console():
 
 @app.command("eval")
 def eval_cmd(
-    model: Annotated[Optional[str], typer.Option(help="alias (smollm2-135m), hf:<id>, folder, .gguf")] = None,
-    benchmark: Annotated[Optional[str], typer.Option(help="gsm8k, math, math500, svamp, asdiv, demo, or a .jsonl")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="run folder for samples.jsonl, metrics.json, config.json")] = None,
-    split: Annotated[Optional[str], typer.Option(help="benchmark split")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="first K problems only")] = None,
-    n: Annotated[Optional[int], typer.Option(help="samples per problem (N)")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="sampling temperature")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="nucleus sampling top-p")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="max new tokens per answer")] = None,
-    greedy_first: Annotated[Optional[bool], typer.Option("--greedy-first/--no-greedy-first",
+    model: Annotated[str | None, typer.Option(help="alias (smollm2-135m), hf:<id>, folder, .gguf")] = None,
+    benchmark: Annotated[str | None, typer.Option(help="gsm8k, math, math500, svamp, asdiv, demo, or a .jsonl")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder for samples.jsonl, metrics.json, config.json")] = None,
+    split: Annotated[str | None, typer.Option(help="benchmark split")] = None,
+    limit: Annotated[int | None, typer.Option(help="first K problems only")] = None,
+    n: Annotated[int | None, typer.Option(help="samples per problem (N)")] = None,
+    temperature: Annotated[float | None, typer.Option(help="sampling temperature")] = None,
+    top_p: Annotated[float | None, typer.Option(help="nucleus sampling top-p")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="max new tokens per answer")] = None,
+    greedy_first: Annotated[bool | None, typer.Option("--greedy-first/--no-greedy-first",
                                                          help="also decode one greedy answer for Pass@1")] = None,
-    prompt: Annotated[Optional[str], typer.Option(help="prompt format: chat, chat-fewshot, vicuna, vicuna-fewshot")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="sampling seed")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="sequences per forward pass")] = None,
-    dtype: Annotated[Optional[str], typer.Option(help="auto, bf16, fp16 or fp32")] = None,
-    recipe: Annotated[Optional[Path], typer.Option(help="YAML recipe; its 'eval' section gives defaults")] = None,
+    prompt: Annotated[str | None, typer.Option(help="prompt format: chat, chat-fewshot, vicuna, vicuna-fewshot")] = None,
+    seed: Annotated[int | None, typer.Option(help="sampling seed")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="sequences per forward pass")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, bf16, fp16 or fp32")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="YAML recipe; its 'eval' section gives defaults")] = None,
 ) -> None:
     """Sample N answers per problem, grade them and report Pass@1, pass@k, maj@k, PassRatio@N."""
     from mathsynth.config import EvalConfig, resolve
@@ -65,8 +65,8 @@ def eval_cmd(
 @app.command("grade")
 def grade_cmd(
     run_dir: Annotated[Path, typer.Argument(help="an eval run folder holding samples.jsonl")],
-    rules: Annotated[Optional[str], typer.Option(help="comma-separated extraction rules, in order")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="grading worker processes")] = None,
+    rules: Annotated[str | None, typer.Option(help="comma-separated extraction rules, in order")] = None,
+    workers: Annotated[int | None, typer.Option(help="grading worker processes")] = None,
 ) -> None:
     """Re-grade an existing samples.jsonl (new extraction rules or grader) without regenerating."""
     from mathsynth.evaluate.regrade import regrade

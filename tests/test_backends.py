@@ -1,0 +1,104 @@
+import pytest
+
+from mathsynth.backends import GenerationRequest, SamplingParams, load_generator, resolve_model
+from mathsynth.backends.fake import FakeGenerator
+from mathsynth.errors import MathsynthError
+from mathsynth.formats import FORMATS, get_format
+
+
+def test_sampling_params_validation():
+    with pytest.raises(MathsynthError, match="n must be"):
+        SamplingParams(n=0)
+    with pytest.raises(MathsynthError, match="top_p"):
+        SamplingParams(top_p=0)
+    with pytest.raises(MathsynthError, match="exactly one"):
+        GenerationRequest("x")
+
+
+def test_model_names_resolve():
+    assert resolve_model("smollm2-135m").backend == "transformers"
+    assert resolve_model("hf:org/model").target == "org/model"
+    assert resolve_model("org/model").target == "org/model"
+    for bad in ("no/such/thing/here", "./missing-folder", "x.gguf"):
+        with pytest.raises(MathsynthError, match="model"):
+            resolve_model(bad)
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(MathsynthError, match="no config.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_fake_backend_counts_requests():
+    g = load_generator("fake")
+    assert isinstance(g, FakeGenerator)
+    out = g.generate([GenerationRequest(str(i), SamplingParams(n=3), prompt="q") for i in range(4)])
+    assert [len(c) for c in out] == [3, 3, 3, 3] and g.calls == 4
+
+
+def test_formats_build_and_stop():
+    for name, fmt in FORMATS.items():
+        built = fmt.build("What is 1+1?")
+        assert ("messages" in built) == (fmt.kind == "chat"), name
+    vic = get_format("vicuna").build("What is 1+1?")["prompt"]
+    assert vic.endswith("'The answer is: <ANSWER>.' ASSISTANT:")
+    assert "USER: What is 1+1? Give your solution in detail." in vic
+    assert len(get_format("chat-fewshot").build("q")["messages"]) == 9
+    with pytest.raises(MathsynthError, match="unknown prompt format"):
+        get_format("nope")
+
+
+# ---- the real embedded model -------------------------------------------------------------------
+
+def _req(i, params, question="What is 7 times 6?"):
+    return GenerationRequest(f"q{i}", params, **get_format("chat").build(question))
+
+
+def test_real_model_n_samples_and_token_limit(small_model):
+    params = SamplingParams(n=3, temperature=0.9, max_tokens=16, seed=1)
+    out = small_model.generate([_req(0, params), _req(1, params, "Name a prime number.")])
+    assert [len(c) for c in out] == [3, 3]
+    for comps in out:
+        for c in comps:
+            assert 0 < c.completion_tokens <= 16 and c.prompt_tokens > 10
+            assert c.finish_reason in ("stop", "length")
+            assert "<|im_end|>" not in c.text and "<|im_start|>" not in c.text
+    # samples differ (temperature 0.9) - at least two distinct texts among six
+    assert len({c.text for comps in out for c in comps}) >= 2
+
+
+def test_real_model_seeded_reruns_reproduce(small_model):
+    params = SamplingParams(n=2, temperature=1.0, max_tokens=12, seed=123)
+    reqs = [_req(0, params), _req(1, params, "What is 10 minus 3?")]
+    a = [c.text for cs in small_model.generate(reqs) for c in cs]
+    b = [c.text for cs in small_model.generate(reqs) for c in cs]
+    assert a == b
+    other = SamplingParams(n=2, temperature=1.0, max_tokens=12, seed=124)
+    c = [c.text for cs in small_model.generate([_req(0, other), _req(1, other, "What is 10 minus 3?")])
+         for c in cs]
+    assert c != a
+
+
+def test_real_model_greedy_is_deterministic_and_batch_independent(small_model):
+    greedy = SamplingParams(n=1, temperature=0, max_tokens=12)
+    alone = small_model.generate([_req(0, greedy)])[0][0].text
+    batched = small_model.generate([_req(0, greedy), _req(1, greedy, "A much longer question about how "
+                                                                    "many apples are in three baskets of four?")])
+    assert batched[0][0].text == alone  # left padding must not change the answer
+
+
+def test_real_model_stop_strings_honoured(small_model):
+    params = SamplingParams(n=2, temperature=0, max_tokens=40, stop=(" ",))
+    out = small_model.generate([_req(0, params)])[0]
+    for c in out:
+        assert " " not in c.text and c.finish_reason == "stop"
+
+
+def test_n_larger_than_batch_is_split(small_model):
+    old = small_model.batch_size
+    small_model.batch_size = 2
+    try:
+        out = small_model.generate([_req(0, SamplingParams(n=5, max_tokens=4, seed=3))])
+    finally:
+        small_model.batch_size = old
+    assert len(out[0]) == 5
