@@ -29,7 +29,8 @@ def _console():
 
 @app.command("eval")
 def eval_cmd(
-    model: Annotated[str | None, typer.Option(help="alias (smollm2-135m), hf:<id>, folder, .gguf")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="smollm2-135m, hf:<id>, folder, .gguf, openai:<model>[@url], vllm:<id>, llamacpp:<file.gguf>")] = None,
     benchmark: Annotated[str | None, typer.Option(help="gsm8k, math, math500, svamp, asdiv, demo, or a .jsonl")] = None,
     out: Annotated[Path | None, typer.Option(help="run folder for samples.jsonl, metrics.json, config.json")] = None,
     split: Annotated[str | None, typer.Option(help="benchmark split")] = None,
@@ -45,6 +46,23 @@ def eval_cmd(
     batch_size: Annotated[int | None, typer.Option(help="sequences per forward pass")] = None,
     dtype: Annotated[str | None, typer.Option(help="auto, bf16, fp16 or fp32")] = None,
     recipe: Annotated[Path | None, typer.Option(help="YAML recipe; its 'eval' section gives defaults")] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: server URL (else $OPENAI_BASE_URL or the OpenAI API)",
+                                                 rich_help_panel="Backend")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(help="openai: requests in flight",
+                                                        rich_help_panel="Backend")] = None,
+    rpm: Annotated[float | None, typer.Option(help="openai: requests per minute", rich_help_panel="Backend")] = None,
+    tpm: Annotated[float | None, typer.Option(help="openai: tokens per minute", rich_help_panel="Backend")] = None,
+    request_timeout: Annotated[float | None, typer.Option(help="openai: seconds per request",
+                                                          rich_help_panel="Backend")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="openai: retries per request", rich_help_panel="Backend")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="openai: stop (resumably) after spending this many USD",
+                                                   rich_help_panel="Backend")] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="SQLite response cache (on by default)",
+                                               rich_help_panel="Backend")] = None,
+    cache_path: Annotated[str | None, typer.Option(help="response cache file", rich_help_panel="Backend")] = None,
+    tensor_parallel_size: Annotated[int | None, typer.Option(help="vllm: GPUs per model", rich_help_panel="Backend")] = None,
+    data_parallel_size: Annotated[int | None, typer.Option(help="vllm: model replicas", rich_help_panel="Backend")] = None,
+    n_ctx: Annotated[int | None, typer.Option(help="llamacpp: context length", rich_help_panel="Backend")] = None,
 ) -> None:
     """Sample N answers per problem, grade them and report Pass@1, pass@k, maj@k, PassRatio@N."""
     from mathsynth.config import EvalConfig, resolve
@@ -53,12 +71,20 @@ def eval_cmd(
 
     overrides = dict(model=model, benchmark=benchmark, out=str(out) if out else None, split=split,
                      limit=limit, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-                     greedy_first=greedy_first, prompt=prompt, seed=seed, batch_size=batch_size, dtype=dtype)
+                     greedy_first=greedy_first, prompt=prompt, seed=seed, batch_size=batch_size, dtype=dtype,
+                     base_url=base_url, max_concurrency=max_concurrency, rpm=rpm, tpm=tpm,
+                     request_timeout=request_timeout, max_retries=max_retries, max_cost=max_cost, cache=cache,
+                     cache_path=cache_path, tensor_parallel_size=tensor_parallel_size,
+                     data_parallel_size=data_parallel_size, n_ctx=n_ctx)
     cfg = resolve(EvalConfig, "eval", recipe, overrides)
     console = _console()
     metrics = run_eval(cfg, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
     for table in summary_tables(metrics):
         console.print(table)
+    failed = metrics.get("run", {}).get("problems_with_failed_samples")
+    if failed:
+        console.print(f"[yellow]{failed} problem(s) have samples that failed to generate (reasons in "
+                      "samples.jsonl 'errors'); rerun the same command to retry just those[/yellow]")
     console.print(f"wrote {cfg.out}/samples.jsonl, metrics.json, config.json")
 
 

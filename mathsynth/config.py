@@ -19,7 +19,33 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
-class EvalConfig(StageConfig):
+class BackendOptions(StageConfig):
+    """How to run the model, shared by every stage that generates (see ``load_generator``).
+
+    >>> BackendOptions().cache, BackendOptions().max_concurrency
+    (True, 16)
+    """
+
+    base_url: str | None = None          # openai: server URL when the model name has no @url
+    max_concurrency: int = Field(default=16, ge=1)   # openai: HTTP requests in flight
+    rpm: float | None = Field(default=None, gt=0)     # openai: requests per minute
+    tpm: float | None = Field(default=None, gt=0)     # openai: tokens per minute
+    request_timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=6, ge=0)
+    max_cost: float | None = Field(default=None, ge=0)  # USD; stop cleanly (resumably) at this spend
+    prices: dict[str, tuple[float, float]] | None = None  # model -> (USD per 1M input, per 1M output)
+    cache: bool = True                   # the SQLite response cache
+    cache_path: str | None = None        # default: $MATHSYNTH_CACHE/responses.sqlite
+    tensor_parallel_size: int | None = Field(default=None, ge=1)  # vllm
+    data_parallel_size: int | None = Field(default=None, ge=1)    # vllm
+    n_ctx: int | None = Field(default=None, ge=256)               # llamacpp
+
+    def backend_kwargs(self) -> dict:
+        """Keyword arguments for :func:`mathsynth.backends.load_generator`."""
+        return {k: getattr(self, k) for k in BackendOptions.model_fields}
+
+
+class EvalConfig(BackendOptions):
     """Settings of ``mathsynth eval``.
 
     >>> EvalConfig(model="fake", benchmark="demo", out="runs/x").n

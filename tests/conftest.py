@@ -24,6 +24,6 @@ def small_model():
     """The real embedded SmolLM2-135M-Instruct behind our transformers backend."""
     from mathsynth.backends.models import load_generator
 
-    gen = load_generator("smollm2-135m", batch_size=32)
+    gen = load_generator("smollm2-135m", batch_size=32, cache=False)
     yield gen
     gen.close()

