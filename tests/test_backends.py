@@ -102,3 +102,40 @@ def test_n_larger_than_batch_is_split(small_model):
     finally:
         small_model.batch_size = old
     assert len(out[0]) == 5
+
+
+def test_backend_prefixes_resolve(tmp_path):
+    spec = resolve_model("openai:gpt-4-turbo")
+    assert (spec.backend, spec.target, spec.base_url) == ("openai", "gpt-4-turbo", None)
+    spec = resolve_model("openai:qwen@http://127.0.0.1:8000/v1")
+    assert (spec.target, spec.base_url) == ("qwen", "http://127.0.0.1:8000/v1")
+    assert resolve_model("vllm:org/model").backend == "vllm"
+    assert resolve_model("llamacpp:smollm2-135m").backend == "llamacpp"
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert resolve_model(f"llamacpp:{gguf}").target == str(gguf)
+    for bad in ("openai:", "openai:m@ftp://x", "vllm:", "llamacpp:missing.gguf", "llamacpp:notes.txt"):
+        with pytest.raises(MathsynthError, match="model"):
+            resolve_model(bad)
+
+
+def test_cli_eval_with_llamacpp_and_clear_vllm_error(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "mathsynth.cli", "eval", "--model", "llamacpp:smollm2-135m", "--benchmark", "demo",
+            "--limit", "2", "--n", "2", "--max-tokens", "16", "--out", str(out), "--cache-path",
+            str(tmp_path / "c.sqlite")]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(recs) == 2 and all(len(x["completions"]) == 2 and all(x["completions"]) for x in recs)
+    assert json.loads((out / "config.json").read_text())["backend"]["backend"] == "llamacpp"
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        r = subprocess.run(args[:5] + ["vllm:HuggingFaceTB/SmolLM2-135M-Instruct"] + args[6:-4]
+                           + ["--out", str(tmp_path / "v")], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "[vllm]" in r.stderr and "Traceback" not in r.stderr

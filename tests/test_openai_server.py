@@ -139,3 +139,21 @@ def test_sigkill_mid_run_then_rerun_is_served_from_cache(tmp_path, llama_server)
         assert all(len(x["completions"]) == 2 and "error" not in x["finish_reasons"] for x in recs)
     finally:
         proxy.stop()
+
+
+def test_max_cost_stops_cleanly_and_resumes(tmp_path, llama_server):
+    # Price the local model steeply so a budget of $0.05 runs out part-way.
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("eval:\n  prices:\n    smollm2: [1000.0, 1000.0]\n")
+    out, cache = tmp_path / "run", tmp_path / "c.sqlite"
+    base = _cli_args("eval", "--recipe", str(recipe), "--model", f"openai:smollm2@{llama_server.url}",
+                     "--benchmark", "demo", "--limit", "4", "--n", "1", "--max-tokens", "16",
+                     "--max-concurrency", "1", "--batch-size", "1", "--out", str(out), "--cache-path", str(cache))
+    r = subprocess.run([*base, "--max-cost", "0.25"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "max-cost" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    done = _records(out) if (out / "samples.jsonl").exists() else []
+    assert 0 < len(done) < 4
+    r = subprocess.run([*base, "--max-cost", "100"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    recs = _records(out)
+    assert [x["id"] for x in recs][: len(done)] == [x["id"] for x in done] and len(recs) == 4
