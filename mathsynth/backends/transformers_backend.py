@@ -69,20 +69,22 @@ def quiet_transformers() -> None:
 
 
 class RowSampler:
-    """A logits processor that samples each row with its own RNG, then forces that token.
+    """A logits processor that samples each row from its own seeded stream, then forces that token.
 
     ``generate(do_sample=True)`` draws every row from one global RNG, so a row's sample depends on
     what else is in the batch; a resumed run (other batches) would then differ from an uninterrupted
-    one. Here each row keeps a private ``torch.Generator`` seeded by :func:`row_seed`, applies
-    temperature and top-p, samples, and returns scores whose argmax is the sampled token, so greedy
-    decoding inside ``generate`` emits it.
+    one. Here each row draws all its uniforms up front from a ``torch.Generator`` seeded by
+    :func:`row_seed` (one call per row, not per step), and each step samples every row at once by
+    inverse-CDF lookup of its next uniform, after temperature and top-p. The returned scores put
+    -inf everywhere but the sampled token, so greedy decoding inside ``generate`` emits it.
     """
 
-    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float):
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float, max_steps: int):
         import torch
 
-        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
-        self.temperature, self.top_p = temperature, top_p
+        self.u = torch.stack([torch.rand(max_steps, generator=torch.Generator().manual_seed(s),
+                                         dtype=torch.float64) for s in seeds])
+        self.temperature, self.top_p, self.step = temperature, top_p, 0
 
     def __call__(self, input_ids, scores):
         import torch
@@ -90,14 +92,17 @@ class RowSampler:
         logits = scores.float() / self.temperature
         if self.top_p < 1.0:
             sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-            cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-            drop = cum - sorted_logits.softmax(dim=-1) >= self.top_p  # keep the token that crosses top_p
-            sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-            logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-        probs = logits.softmax(dim=-1)
-        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.gens)]
+            p = sorted_logits.softmax(dim=-1)
+            drop = p.cumsum(dim=-1) - p >= self.top_p  # keep the token that crosses top_p
+            logits = torch.full_like(logits, float("-inf")).scatter(
+                -1, order, sorted_logits.masked_fill(drop, float("-inf")))
+        cdf = logits.softmax(dim=-1).double().cumsum(dim=-1)
+        u = self.u[:, self.step].unsqueeze(-1).to(cdf.device) * cdf[:, -1:]
+        self.step += 1
+        # side="right": the first token whose cumulative mass exceeds u, never a zero-probability one.
+        picks = torch.searchsorted(cdf, u, side="right").clamp_(max=cdf.shape[-1] - 1)
         forced = torch.full_like(scores, float("-inf"))
-        forced.scatter_(-1, torch.stack(picks), 0.0)
+        forced.scatter_(-1, picks, 0.0)
         return forced
 
 
@@ -210,7 +215,7 @@ class TransformersGenerator:
         if not params.greedy:
             seeds = [row_seed(params.seed, rid, first + j) for rid, first in rows for j in range(n)]
             kwargs["logits_processor"] = LogitsProcessorList(
-                [RowSampler(seeds, params.temperature, params.top_p)])
+                [RowSampler(seeds, params.temperature, params.top_p, params.max_tokens)])
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tok)
         with torch.inference_mode():
