@@ -192,6 +192,66 @@ def test_fast_path_defers_when_unsure(gold, pred):
     assert fast_verdict(prepare_gold(gold), normalize(pred)) is None
 
 
+def _mv_verdict(gold: str, pred: str) -> bool:
+    from math_verify import parse, verify
+
+    return verify(parse(to_latex_env(prepare_gold(gold))), parse(to_latex_env(normalize(pred))))
+
+
+# Expressions in single-letter variables, "\pm" pairs and mixed numbers that the evaluator in
+# mathsynth.grading.numeric calls different without sympy; math-verify must agree on each.
+FAST_DIFFERENT = [
+    ("6r^2-4r-24", "6r^5-4r-24"), ("x^5-x^4+x^3-x^2+x-1", "-x^5-x^4+x^3-x^2+x-1"),
+    ("\\frac{11+9a}{20}", "\\frac{11+9a}{26}"), ("(a+5)(b+2)", "(a+5)(b+0)"), ("2k+2", "2k+3"),
+    ("p-q", "-p-q"), ("4", "x^2"), ("x^2", "4"), ("x+1", "y+1"), ("n^{2}+1", "n^{3}+1"),
+    ("2^x", "x^2"), ("\\sqrt{x^2+1}", "x+1"), ("\\frac{1}{2x}", "\\frac{x}{2}"),
+    ("1/2x", "\\frac{x}{2}"),  # implicit products bind tighter than "/": 1/(2x)
+    ("(x,y,1)", "(x,y,2)"), ("\\{x,1\\}", "\\{x,2\\}"), ("x, y", "x, z"),
+    ("3\\pm 2\\sqrt{2}", "8\\pm 2\\sqrt{2}"), ("1\\pm\\sqrt{19}", "-1\\pm\\sqrt{19}"),
+    ("\\{1\\pm\\sqrt{5},-2\\}", "\\{1\\pm\\sqrt{5},-7\\}"), ("(3,\\frac{\\pi}{2})", "3\\pm 2\\sqrt{2}"),
+    ("\\pm 2", "2"), ("2", "\\pm 2"), ("x\\pm 1", "x+1"), ("\\{1,2\\}", "\\{1,3\\}"),
+    ("1\\frac{4}{5}", "-1\\frac{4}{5}"), ("137\\frac{1}{2}", "37"),
+    ("2(3)", "6"),  # math-verify reads an integer times a positive rational as a mixed number: 5
+    ("[\\frac{\\pi^2}{8},\\frac{5\\pi^2}{4}]", "[\\frac{\\pi^2}{8},\\frac{0\\pi^2}{4}]"),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred"), FAST_DIFFERENT)
+def test_fast_path_rejects_expressions_like_math_verify(gold, pred):
+    assert fast_verdict(prepare_gold(gold), normalize(pred)) is False
+    assert _mv_verdict(gold, pred) is False
+
+
+# Forms the fast path must leave to math-verify (its verdict in the third column): equal
+# expressions, and forms math-verify reads specially (function calls, units, differentials,
+# mixed numbers, empty intervals, float cancellation, e and i, equations, "ab" names).
+MUST_DEFER = [
+    ("x^2-1", "(x-1)(x+1)", True), ("x^2+1", "1+x^2", True), ("2\\sqrt{x}", "\\sqrt{4x}", True),
+    ("\\frac{1}{2x}", "1/2x", True), ("1/2\\pi", "\\frac{1}{2\\pi}", True),
+    ("3\\pm 2\\sqrt{2}", "3\\pm2\\sqrt{2}", True), ("x\\pm 1", "\\{x+1,x-1\\}", True),
+    ("\\pm 2", "-2,2", True), ("2(3)", "5", True), ("2\\frac{1}{2}", "\\frac{5}{2}", True),
+    ("-1\\frac{4}{5}", "-\\frac{9}{5}", True), ("\\frac{1}{23}", "\\frac123", True),
+    ("10^{64}+1-10^{64}", "1", True), ("(3,1]", "(5,2]", True), ("2m", "2", True),
+    ("ab", "ba", True), ("\\pi(2)^2", "\\pi(2)\\cdot\\pi(2)", True), ("x(3)", "3x", False),
+    ("dx", "xd", False), ("e^2", "e\\cdot e", True), ("i^2", "-1", False), ("y=2x", "2x", True),
+    ("(x,1)", "(x,2)", False), ("x", "\\frac{2x}{2}", False),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred", "expected"), MUST_DEFER)
+def test_fast_path_defers_on_special_forms(gold, pred, expected):
+    assert fast_verdict(prepare_gold(gold), normalize(pred)) is None
+    assert _mv_verdict(gold, pred) is expected
+
+
+def test_clearly_different_never_contradicts_the_tables():
+    from mathsynth.grading.numeric import clearly_different
+
+    for _, gold, pred, expected in TABLE:
+        if clearly_different(prepare_gold(gold), normalize(pred)):
+            assert not expected, (gold, pred)
+
+
 KEYS = [
     (["1,000", "1000", "1000.0", "$1000", "\\$1{,}000", "1000."], "1000"),
     (["\\frac{1}{2}", "\\dfrac{1}{2}", "0.5", "1/2", "2/4"], "1/2"),

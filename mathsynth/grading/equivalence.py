@@ -24,9 +24,10 @@ Fast paths (decided in the parent, never touching sympy) and how they relate to 
 * **Choice letters and words**: ``A``-``F`` with or without ``(...)``/``\\text{}``/``\\textbf{}``
   compare by letter, case-insensitively; two ``\\text{...}`` words (2+ letters) compare
   case- and space-insensitively, as math-verify does.
-* **Clearly different constants** (:func:`mathsynth.grading.numeric.clearly_different`): two
-  constant expressions or lists of them (radicals, ``\\pi``, fractions, tuples, intervals) whose
-  values are far apart are different; equal-looking ones still go to math-verify.
+* **Clearly different values** (:func:`mathsynth.grading.numeric.clearly_different`): two
+  expressions or lists of them (radicals, ``\\pi``, fractions, single-letter variables evaluated
+  at fixed points, ``a \\pm b``, tuples, intervals, sets) whose values are far apart are
+  different; equal-looking ones still go to math-verify.
 """
 
 from __future__ import annotations
