@@ -221,6 +221,7 @@ def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\{([^{}]*)\}")
 
 
+@lru_cache(maxsize=1 << 16)  # N samples of one problem repeat the same few answers
 def answer_key(pred: str | None) -> str | None:
     """A cheap canonical key: obviously-equal answers share it (for grouping/majority voting).
 

@@ -146,9 +146,10 @@ class Grader:
                     self._remember(key, fast)
                     out[i] = fast
                     continue
-                # Stream the task: workers start and work while we go through the rest.
+                # Stream the task: workers start and work while we go through the rest. No grouping by
+                # gold: keeping one gold's pairs on one worker left the other idle at the end.
                 pending[key] = [i]
-                tids[key] = pool.submit("equiv", (*key, inner), timeout=timeout, group=key[0])
+                tids[key] = pool.submit("equiv", (*key, inner), timeout=timeout, group=None)
                 pool.pump(0.0)
             for key, idxs in pending.items():
                 status, value = pool.collect(tids[key])
@@ -182,6 +183,8 @@ class Grader:
         ...     g.grade_many([("\\\\frac{1}{2}", "so $\\\\boxed{0.5}$")], benchmark="math")[0]
         GradeResult(correct=True, extracted='0.5', rule='boxed', key='1/2')
         """
+        if len(items) >= 256:
+            self._pool.start()  # workers boot (~1 s) while this process extracts and triages
         extracted = [extract_with_rule(resp, benchmark, rules) for _, resp in items]
         verdicts = self._verdicts([(gold, ans) for (gold, _), (ans, _) in zip(items, extracted,
                                                                               strict=True)])
