@@ -86,15 +86,14 @@ def bench_transformers(args) -> str:
 
 
 def bench_llamacpp(args) -> str:
-    from mathsynth.backends.base import row_seed
-    from mathsynth.backends.llamacpp_backend import LlamaCppGenerator
+    from mathsynth.backends.llamacpp_backend import LlamaCppGenerator, sample_seed
     from mathsynth.backends.models import embedded_gguf
 
     gen = LlamaCppGenerator(str(embedded_gguf()), n_ctx=2048)
     params = SamplingParams(n=args.n, temperature=0.7, top_p=0.95, max_tokens=args.max_tokens)
     reqs = _requests(args.llama_prompts, params)
     llm = gen.llm
-    prompts = [gen.render(r) for r in reqs]
+    prompts = [gen.render(r) for r in reqs]  # same text, same seeds: both sides sample the same tokens
     counts = {"ours": 0, "raw": 0}
 
     def ours():
@@ -106,7 +105,7 @@ def bench_llamacpp(args) -> str:
         for r, prompt in zip(reqs, prompts, strict=True):
             for i in range(args.n):
                 res = llm.create_completion(prompt, max_tokens=args.max_tokens, temperature=0.7, top_p=0.95,
-                                            top_k=0, min_p=0.0, seed=row_seed(0, r.id, i) & 0xFFFF_FFFE)
+                                            top_k=0, min_p=0.0, seed=sample_seed(0, r.id, i))
                 total += res["usage"]["completion_tokens"]
         counts["raw"] = total
 
