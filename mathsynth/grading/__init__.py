@@ -25,6 +25,7 @@ from mathsynth.grading.extract import (
     rules_for,
 )
 from mathsynth.grading.grader import Grader, GradeResult, grade, is_equivalent
+from mathsynth.grading.steps import Step, StepReport, check_steps, find_steps
 
 __all__ = [
     "BENCHMARK_RULES",
@@ -32,9 +33,13 @@ __all__ = [
     "RULES",
     "GradeResult",
     "Grader",
+    "Step",
+    "StepReport",
     "answer_key",
+    "check_steps",
     "extract_answer",
     "extract_with_rule",
+    "find_steps",
     "grade",
     "is_equivalent",
     "rules_for",
