@@ -88,6 +88,49 @@ def eval_cmd(
     console.print(f"wrote {cfg.out}/samples.jsonl, metrics.json, config.json")
 
 
+@app.command("synth")
+def synth_cmd(
+    seeds: Annotated[str | None, typer.Option(help="gsm8k:train, math:train, or a .jsonl of {question, answer}")] = None,
+    teacher: Annotated[str | None, typer.Option(help="'symbolic' (no LLM) or a model: openai:gpt-4-turbo, ...")] = None,
+    out: Annotated[Path | None, typer.Option(help="folder for questions/rejects/sft .jsonl and stats.json")] = None,
+    mode: Annotated[str | None, typer.Option(help="question-verify, question-plain, add-constraint, change-numbers, "
+                                                  "change-background, change-numbers-background, rephrase")] = None,
+    style: Annotated[str | None, typer.Option(help="gsm8k or math (default: from the seeds)")] = None,
+    prompt_file: Annotated[Path | None, typer.Option(help="your own question template with {question}")] = None,
+    per_seed: Annotated[int | None, typer.Option(help="new problems per seed (K)")] = None,
+    answers: Annotated[int | None, typer.Option(help="teacher answers per new problem (M)")] = None,
+    limit: Annotated[int | None, typer.Option(help="first S seeds only")] = None,
+    temperature: Annotated[float | None, typer.Option(help="teacher temperature (paper: 1.0)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="max tokens per teacher reply")] = None,
+    min_agreement: Annotated[float | None, typer.Option(help="share of the M answers that must agree")] = None,
+    decontam_embeddings: Annotated[bool | None, typer.Option("--embeddings/--no-embeddings",
+                                                             help="embedding decontamination (slow on CPU)")] = None,
+    seed: Annotated[int | None, typer.Option(help="sampling seed")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="YAML recipe; its 'synth' section gives defaults")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(help="openai: requests in flight", rich_help_panel="Backend")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="openai: stop (resumably) after spending this many USD",
+                                                   rich_help_panel="Backend")] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="SQLite response cache",
+                                               rich_help_panel="Backend")] = None,
+    cache_path: Annotated[str | None, typer.Option(help="response cache file", rich_help_panel="Backend")] = None,
+) -> None:
+    """Make new verified problems from seed problems: question -> M answers -> filters -> dedup/decontam."""
+    from mathsynth.config import SynthConfig, resolve
+    from mathsynth.synth.runner import run_synth
+
+    overrides = dict(seeds=seeds, teacher=teacher, out=str(out) if out else None, mode=mode, style=style,
+                     prompt_file=str(prompt_file) if prompt_file else None, per_seed=per_seed, answers=answers,
+                     limit=limit, temperature=temperature, max_tokens=max_tokens, min_agreement=min_agreement,
+                     decontam_embeddings=decontam_embeddings, seed=seed, max_concurrency=max_concurrency,
+                     max_cost=max_cost, cache=cache, cache_path=cache_path)
+    cfg = resolve(SynthConfig, "synth", recipe, overrides)
+    console = _console()
+    stats = run_synth(cfg, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+    console.print(f"{stats['accepted']} of {stats['units']} accepted ({stats['acceptance_rate']}); "
+                  f"rejects by stage {stats['rejects_by_stage']}")
+    console.print(f"wrote {cfg.out}/questions.jsonl, rejects.jsonl, sft.jsonl, stats.json")
+
+
 @app.command("grade")
 def grade_cmd(
     run_dir: Annotated[Path, typer.Argument(help="an eval run folder holding samples.jsonl")],

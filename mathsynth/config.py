@@ -71,6 +71,39 @@ class EvalConfig(BackendOptions):
     out: str
 
 
+class SynthConfig(BackendOptions):
+    """Settings of ``mathsynth synth`` (defaults follow the paper: teacher temperature 1.0).
+
+    >>> SynthConfig(seeds="demo", teacher="symbolic", out="runs/s").answers
+    4
+    """
+
+    seeds: str = "gsm8k:train"
+    split: str | None = None             # default: train where the benchmark has one
+    teacher: str = "symbolic"            # a model name, or "symbolic" (no LLM)
+    mode: str = "question-verify"        # prompt mode: question-verify, question-plain, add-constraint, ...
+    style: str | None = None             # gsm8k or math; default: from the seeds
+    prompt_file: str | None = None       # a user's own question template ({question})
+    per_seed: int = Field(default=1, ge=1)
+    answers: int = Field(default=4, ge=1)
+    limit: int | None = Field(default=None, ge=1)
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int = Field(default=1024, ge=1)
+    min_agreement: float = Field(default=0.5, ge=0, le=1)
+    max_solution_chars: int = Field(default=6000, ge=100)
+    dedup_threshold: float = Field(default=0.8, gt=0, le=1)
+    decontam_ngram: int = Field(default=13, ge=3)
+    decontam_embed_threshold: float = Field(default=0.9, gt=0, le=1)
+    decontam_embeddings: bool = True
+    decontam_benchmarks: list[str] | None = None
+    eval_prompt: str = "vicuna"          # the SFT user turn uses this evaluation prompt format
+    seed: int = 0
+    batch_size: int = Field(default=32, ge=1)
+    dtype: str = "auto"
+    out: str
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a YAML recipe into a dict of stage sections.
 

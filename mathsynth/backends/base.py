@@ -156,3 +156,23 @@ def row_seed(seed: int | None, request_id: str, sample: int) -> int:
     """
     h = hashlib.sha256(f"{seed}|{request_id}|{sample}".encode()).digest()
     return int.from_bytes(h[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def generator_stats(generator: Any) -> dict:
+    """Counters of a generator worth a line in a run summary: its own ``stats`` (requests, retries,
+    cost...) and, for a cached one, the cache's hits and misses as ``cache_hits``/``cache_misses``.
+
+    >>> class G: stats = {"requests_sent": 3, "note": "unpriced"}
+    >>> generator_stats(G())
+    {'requests_sent': 3, 'note': 'unpriced'}
+    """
+    if generator is None:
+        return {}
+    out: dict = {}
+    inner = getattr(generator, "inner", None)
+    if inner is not None:
+        out.update(getattr(inner, "stats", None) or {})
+        out.update({f"cache_{k}": v for k, v in (getattr(generator, "stats", None) or {}).items()})
+    else:
+        out.update(getattr(generator, "stats", None) or {})
+    return {k: v for k, v in out.items() if isinstance(v, int | float | bool | str)}

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams
+from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.config import EvalConfig
 from mathsynth.errors import MathsynthError
 from mathsynth.evaluate.metrics import compute_metrics
@@ -116,29 +116,14 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     except BudgetExceeded:
         # Stop cleanly: what is graded is on disk, paid completions are in the cache; report so far.
         finish_metrics(out, [done[p.id] for p in problems if p.id in done], cfg.model_dump(),
-                       backend_stats=backend_stats(generator))
+                       backend_stats=generator_stats(generator))
         raise
     finally:
         if owns_generator and generator is not None:
             generator.close()
     return finish_metrics(out, [done[p.id] for p in problems], cfg.model_dump(),
                           elapsed=time.perf_counter() - t0, new_tokens=tokens,
-                          backend_stats=backend_stats(generator))
-
-
-def backend_stats(generator: Any) -> dict:
-    """Counters worth a line in the run summary: cache hits/misses, requests, retries, cost."""
-    if generator is None:
-        return {}
-    out: dict = {}
-    inner = getattr(generator, "inner", None)
-    if inner is not None:
-        out.update(getattr(inner, "stats", None) or {})
-        cache = getattr(generator, "stats", None) or {}
-        out.update({f"cache_{k}": v for k, v in cache.items()})
-    else:
-        out.update(getattr(generator, "stats", None) or {})
-    return {k: v for k, v in out.items() if isinstance(v, int | float | bool | str)}
+                          backend_stats=generator_stats(generator))
 
 
 def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt, sampled, greedy,
