@@ -113,3 +113,40 @@ def test_cli_synth_with_real_llama_teacher(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     _check_outputs(out, stats)
     assert stats["units"] == 2 and stats["backend"]["cache_misses"] >= 2
+
+
+def test_sigkill_mid_synthesis_then_rerun_has_no_duplicates(tmp_path):
+    import os
+    import signal
+    import time
+
+    from servers import LlamaServer
+
+    from mathsynth.backends.models import embedded_gguf
+
+    srv = LlamaServer(str(embedded_gguf()))
+    out = tmp_path / "s"
+    args = [sys.executable, "-m", "mathsynth.cli", "synth", "--seeds", "demo", "--limit", "6", "--per-seed", "1",
+            "--answers", "1", "--max-tokens", "48", "--teacher", f"openai:smollm2@{srv.url}", "--no-embeddings",
+            "--out", str(out), "--cache-path", str(tmp_path / "c.sqlite"), "--recipe", str(tmp_path / "r.yaml")]
+    (tmp_path / "r.yaml").write_text("synth:\n  batch_size: 1\n")  # one unit per chunk: written one by one
+    try:
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        gen = out / "generated.jsonl"
+        deadline = time.monotonic() + 300
+        while p.poll() is None and time.monotonic() < deadline:
+            if gen.exists() and len(gen.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        assert p.poll() is None, "finished before it could be killed"
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        first = len(gen.read_text().splitlines())
+        assert 2 <= first < 6
+        r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    finally:
+        srv.stop()
+    assert r.returncode == 0, r.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    _check_outputs(out, stats)  # each unit exactly once in generated.jsonl, questions + rejects
+    assert stats["units"] == 6
