@@ -19,7 +19,7 @@ def gen():
     from mathsynth.backends.llamacpp_backend import LlamaCppGenerator
     from mathsynth.backends.models import embedded_gguf
 
-    g = LlamaCppGenerator(embedded_gguf(), n_ctx=1024)
+    g = LlamaCppGenerator(embedded_gguf(), n_ctx=1024, reuse_prefix=False)  # exact offsets
     yield g
     g.close()
 

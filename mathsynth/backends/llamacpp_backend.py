@@ -84,16 +84,20 @@ class LlamaCppGenerator:
     >>> len(out[0])  # doctest: +SKIP
     2
 
-    ``reuse_prefix=True`` lets llama-cpp-python reuse the cached prefix shared with the previous
-    prompt (faster with long few-shot prompts), but samples then depend on request order in their
-    last bits; the default re-evaluates each request's prompt so reruns reproduce exactly.
+    ``reuse_prefix=True`` (the default) lets llama-cpp-python reuse the cached prefix shared with the
+    previous prompt, exactly as raw llama-cpp-python does (same speed; faster with long few-shot
+    prompts). An identical rerun reproduces exactly; a request run after *different* requests (a
+    resumed run) may differ in the last bits of its logits, as with batched transformers. Finished
+    samples come back from the response cache anyway. ``reuse_prefix=False`` re-evaluates each
+    request's prompt from an empty context, so samples never depend on what ran before (a few
+    percent slower).
     """
 
     name = "llamacpp"
 
     def __init__(self, gguf_path: str | Path, *, model_name: str | None = None, n_ctx: int = 4096,
                  n_threads: int | None = None, n_gpu_layers: int = 0, n_batch: int = 512,
-                 reuse_prefix: bool = False):
+                 reuse_prefix: bool = True):
         try:
             import jinja2
             import llama_cpp
