@@ -19,6 +19,7 @@ from mathsynth.evaluate.metrics import compute_metrics
 from mathsynth.evaluate.records import build_record, has_failures
 from mathsynth.formats import get_format
 from mathsynth.io import JsonlAppender, atomic_write_json, atomic_write_jsonl, read_jsonl, run_manifest
+from mathsynth.progress import progress_bar
 
 # Settings that change what gets generated: a rerun into the same folder must match them.
 GENERATION_KEYS = ("model", "benchmark", "split", "n", "temperature", "top_p", "max_tokens",
@@ -110,7 +111,8 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     tokens = 0
     try:
         with Grader(workers=cfg.grade_workers, timeout=cfg.grade_timeout) as grader, \
-                JsonlAppender(samples_path) as sink, _progress(console, show_progress) as prog:
+                JsonlAppender(samples_path) as sink, \
+                progress_bar(console, show_progress, "problems", "{task.fields[toks]:.0f} tok/s") as prog:
             tokens = _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt,
                                          sampled, greedy, per_chunk, pending_total, t0)
     except BudgetExceeded:
@@ -187,21 +189,3 @@ def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: flo
         metrics["run"]["tokens_this_run"] = new_tokens
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
-
-
-class _NullProgress:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
-
-
-def _progress(console: Any, show: bool):
-    if not show:
-        return _NullProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("problems"), TextColumn("{task.fields[toks]:.0f} tok/s"), TimeElapsedColumn(),
-                    console=console, transient=False)

@@ -17,6 +17,7 @@ from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingP
 from mathsynth.config import SynthConfig
 from mathsynth.errors import MathsynthError
 from mathsynth.io import JsonlAppender, atomic_write_json, read_jsonl, run_manifest
+from mathsynth.progress import progress_bar
 from mathsynth.synth.filters import cluster_pairs, majority, pick_solution
 from mathsynth.synth.finalize import finalize
 from mathsynth.synth.parse import parse_answer, parse_question
@@ -96,7 +97,8 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
     stopped = None
     try:
         with Grader(workers=None) as grader, JsonlAppender(gen_path) as sink, \
-                _progress(console, show_progress) as prog:
+                progress_bar(console, show_progress, "accepted {task.fields[acc]:.0f}%",
+                             "${task.fields[cost]:.2f}") as prog:
             task = prog.add_task("synth", total=len(todo), acc=0.0, cost=0.0) if prog else None
             kept = total = 0
             for k in range(0, len(todo), cfg.batch_size):
@@ -223,21 +225,3 @@ def _symbolic_chunk(chunk, cfg) -> list[dict]:
 def _stat(generator: Any, key: str) -> float:
     inner = getattr(generator, "inner", generator)
     return float((getattr(inner, "stats", None) or {}).get(key, 0.0) or 0.0)
-
-
-class _Null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
-
-
-def _progress(console: Any, show: bool):
-    if not show:
-        return _Null()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("accepted {task.fields[acc]:.0f}%"), TextColumn("${task.fields[cost]:.2f}"),
-                    TimeElapsedColumn(), console=console)
