@@ -144,6 +144,37 @@ GSM8K_PARAPHRASE = ("Every day, the ducks that Janet owns produce 16 eggs. Each 
                     "remains she sells at the local farmers market at $2 per egg. How many dollars does Janet "
                     "earn daily at the market?")
 
+# more paraphrases written for this test (reworded, same numbers) of gsm8k test questions 2, 3 and 5
+GSM8K_MORE_PARAPHRASES = {
+    "gsm8k/test/2": "Josh wants to flip a house. He purchases one for $80,000 and spends another $50,000 "
+                    "repairing it, which raises the house's value by 150%. What profit does Josh make?",
+    "gsm8k/test/3": "Three times every week, James runs 3 sprints, and each sprint is 60 meters long. How "
+                    "many meters in total does James run in a week?",
+    "gsm8k/test/5": "Kylar is buying glasses for his new apartment at the store. A single glass is priced "
+                    "at $5, yet every second glass only costs 60% of that price. If Kylar buys 16 glasses, "
+                    "how much will he pay for them?",
+}
+
+
+def test_content_tokens():
+    from mathsynth.synth.decontam import content_tokens
+
+    assert content_tokens("Tom's TWELVE apples cost $3.50, which is twice the price.") == \
+        {"tom", "12", "apple", "cost", "3.5", "2", "price"}
+    assert content_tokens("") == set()
+
+
+def test_prefilter_demo():
+    from mathsynth.data import load_benchmark
+    from mathsynth.synth.decontam import Decontaminator
+
+    dc = Decontaminator(["demo"], use_embeddings=False)
+    q = load_benchmark("demo")[2].question
+    mask = dc.prefilter([q, q.upper() + " Please answer.", "What is the weather like today?", ""])
+    assert mask.tolist() == [True, True, False, False]
+    assert Decontaminator(["demo"], use_embeddings=False, prefilter_min_shared=10**6).prefilter([q]).tolist() \
+        == [False]
+
 
 @pytest.fixture(scope="module")
 def gsm8k_decontam(tmp_path_factory):
@@ -171,6 +202,16 @@ def test_decontam_gsm8k(gsm8k_decontam):
     assert res[1] is not None and res[1].kind == "embedding" and res[1].test_id == "gsm8k/test/0"
     assert res[1].score >= 0.9
     assert res[2:] == [None, None, None]
+    # recall of the content-token prefilter on paraphrases: they pass it and are caught by embeddings
+    paras = list(GSM8K_MORE_PARAPHRASES.values())
+    assert dc.prefilter([GSM8K_PARAPHRASE, *paras]).tolist() == [True] * 4
+    assert dc.check_ngrams(paras) == [None] * 3
+    got = dc.check_many(paras)
+    assert [m.test_id if m else None for m in got] == list(GSM8K_MORE_PARAPHRASES)
+    assert all(m.kind == "embedding" and m.score >= 0.9 for m in got)
+    # unrelated questions are not embedded at all (the filter is loose: BASE[3], a bus-passenger
+    # question, does pass it against some gsm8k test question and is then cleared by the embedding)
+    assert dc.prefilter([BASE[1], "What is the derivative of x^3 + 2x?"]).tolist() == [False] * 2
     # the test-set embeddings were cached and are reused
     from mathsynth.synth.decontam import Decontaminator
 
