@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from mathsynth.errors import MathsynthError
@@ -176,3 +177,48 @@ def generator_stats(generator: Any) -> dict:
     else:
         out.update(getattr(generator, "stats", None) or {})
     return {k: v for k, v in out.items() if isinstance(v, int | float | bool | str)}
+
+
+def weights_fingerprint(model: str | Path) -> str:
+    """A model's identity for the response cache: a weights file by its resolved path plus a hash of
+    its name, size and modification time; a folder by those of its weight files; a hub id as is.
+    Replacing or retraining weights in place therefore never serves stale cached answers.
+
+    >>> weights_fingerprint("HuggingFaceTB/SmolLM2-135M-Instruct")
+    'HuggingFaceTB/SmolLM2-135M-Instruct'
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = os.path.join(d, "m.gguf")
+    ...     _ = open(p, "wb").write(b"GGUF")
+    ...     fp = weights_fingerprint(p)
+    ...     fp.split("#")[0].endswith("m.gguf"), len(fp.split("#")[1])
+    (True, 16)
+    """
+    path = Path(model)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf"))
+    else:
+        return str(model)
+    sig = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    return f"{path.resolve()}#{hashlib.sha256(sig.encode()).hexdigest()[:16]}"
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """Cut ``text`` before the earliest occurrence of any stop string.
+
+    Engines stop at the first stop string they *detect*, and when one token completes two stop
+    strings the one listed first wins; cutting at the earliest one keeps every backend consistent.
+
+    >>> cut_at_stop("x = 2\\n\\nQ: next", ["Q:", "\\n\\n"])
+    'x = 2'
+    >>> cut_at_stop("no stop here", ["###"])
+    'no stop here'
+    """
+    cut = len(text)
+    for s in stops:
+        at = text.find(s)
+        if s and at != -1:
+            cut = min(cut, at)
+    return text[:cut]

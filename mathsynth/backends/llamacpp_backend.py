@@ -13,54 +13,24 @@ transformers and vLLM apply it after.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mathsynth.backends.base import CompleteFn, Completion, GenerationRequest, ProgressFn, row_seed
+from mathsynth.backends.base import (
+    CompleteFn,
+    Completion,
+    GenerationRequest,
+    ProgressFn,
+    cut_at_stop,
+    row_seed,
+    weights_fingerprint,
+)
 from mathsynth.errors import MathsynthError
 
 # llama.cpp's sampler seed is a uint32 and 0xFFFFFFFF (LLAMA_DEFAULT_SEED) means "pick at random".
 _SEED_RANGE = 0xFFFF_FFFF
-
-
-def file_fingerprint(path: str | Path) -> str:
-    """A weights file's identity for the response cache: its resolved path plus a hash of its name,
-    size and modification time, so replacing the file never serves stale cached answers.
-
-    >>> import tempfile, os
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     p = os.path.join(d, "m.gguf")
-    ...     _ = open(p, "wb").write(b"GGUF")
-    ...     fp = file_fingerprint(p)
-    ...     fp.split("#")[0].endswith("m.gguf"), len(fp.split("#")[1])
-    (True, 16)
-    """
-    p = Path(path).resolve()
-    st = p.stat()
-    sig = f"{p.name}:{st.st_size}:{st.st_mtime_ns}"
-    return f"{p}#{hashlib.sha256(sig.encode()).hexdigest()[:16]}"
-
-
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """Cut ``text`` before the earliest occurrence of any stop string.
-
-    Engines stop at the first stop string they *detect*, and when one token completes two stop
-    strings the one listed first wins; cutting at the earliest one keeps every backend consistent.
-
-    >>> cut_at_stop("x = 2\\n\\nQ: next", ["Q:", "\\n\\n"])
-    'x = 2'
-    >>> cut_at_stop("no stop here", ["###"])
-    'no stop here'
-    """
-    cut = len(text)
-    for s in stops:
-        at = text.find(s)
-        if s and at != -1:
-            cut = min(cut, at)
-    return text[:cut]
 
 
 def sample_seed(seed: int | None, request_id: str, sample: int) -> int:
@@ -154,7 +124,7 @@ class LlamaCppGenerator:
                 "reuse_prefix": self.reuse_prefix}
 
     def cache_identity(self) -> dict[str, Any] | None:
-        return {"backend": self.name, "model": file_fingerprint(self.path)}
+        return {"backend": self.name, "model": weights_fingerprint(self.path)}
 
     def close(self) -> None:
         if getattr(self, "llm", None) is not None:

@@ -8,7 +8,6 @@ else shares the batch.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,7 +20,9 @@ from mathsynth.backends.base import (
     GenerationRequest,
     ProgressFn,
     SamplingParams,
+    cut_at_stop,
     row_seed,
+    weights_fingerprint,
 )
 from mathsynth.errors import MathsynthError
 
@@ -238,28 +239,10 @@ class TransformersGenerator:
         # Everything after EOS is padding; count only what the model produced.
         text = self.tok.decode(toks[:cut], skip_special_tokens=True)
         ntoks = min(cut + (1 if reason == "stop" else 0), len(toks))
-        for s in params.stop:
-            at = text.find(s)
-            if at != -1:
-                text, reason = text[:at], "stop"
+        cut = cut_at_stop(text, params.stop)
+        if cut != text:
+            text, reason = cut, "stop"
         return Completion(text, reason, prompt_tokens=int(prompt_len), completion_tokens=ntoks)
-
-
-def weights_fingerprint(path: str) -> str:
-    """A model's identity for caching: a hub id as is; a folder by its weight files' names, sizes
-    and modification times, so retraining into the same folder never serves stale cached answers.
-
-    >>> weights_fingerprint("HuggingFaceTB/SmolLM2-135M-Instruct")
-    'HuggingFaceTB/SmolLM2-135M-Instruct'
-    """
-    from pathlib import Path
-
-    folder = Path(path)
-    if not folder.is_dir():
-        return path
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf"))
-    sig = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    return f"{folder.resolve()}#{hashlib.sha256(sig.encode()).hexdigest()[:16]}"
 
 
 def timed_generate(gen: TransformersGenerator, requests: Sequence[GenerationRequest]) -> tuple[list, float]:

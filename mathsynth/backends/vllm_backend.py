@@ -18,7 +18,6 @@ import gc
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from mathsynth.backends.base import (
@@ -27,9 +26,10 @@ from mathsynth.backends.base import (
     GenerationRequest,
     ProgressFn,
     SamplingParams,
+    cut_at_stop,
     row_seed,
+    weights_fingerprint,
 )
-from mathsynth.backends.llamacpp_backend import cut_at_stop, file_fingerprint
 from mathsynth.errors import MathsynthError
 
 INSTALL_HINT = ("the vllm backend needs the [vllm] extra: pip install 'mathsynth[vllm]' "
@@ -184,20 +184,6 @@ def _deliver(results: list, ri: int, k: int, comp: Completion, on_complete: Comp
         on_complete(ri, k, comp)
 
 
-def model_fingerprint(model: str) -> str:
-    """Cache identity of a vLLM model: a weights file by name/size/mtime, a folder by its weight
-    files, a hub id as is.
-
-    >>> model_fingerprint("Qwen/Qwen2.5-Math-7B-Instruct")
-    'Qwen/Qwen2.5-Math-7B-Instruct'
-    """
-    if Path(model).is_file():
-        return file_fingerprint(model)
-    from mathsynth.backends.transformers_backend import weights_fingerprint
-
-    return weights_fingerprint(model)
-
-
 class VLLMGenerator:
     """Generate with vLLM's offline engine.
 
@@ -249,7 +235,7 @@ class VLLMGenerator:
                 "max_model_len": self.max_len, "vllm_version": self.version}
 
     def cache_identity(self) -> dict[str, Any] | None:
-        return {"backend": self.name, "model": model_fingerprint(self.model)}
+        return {"backend": self.name, "model": weights_fingerprint(self.model)}
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None,
                  on_complete: CompleteFn | None = None) -> list[list[Completion]]:

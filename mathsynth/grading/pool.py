@@ -316,12 +316,7 @@ class WorkerPool:
             try:
                 tid, status, value = conn.recv()  # type: ignore[union-attr]
             except (EOFError, OSError, ValueError):
-                if w.state == "busy":
-                    self._finish(w.task, "crash", None)  # type: ignore[arg-type]
-                    self.stats["crashes"] += 1
-                else:
-                    self._start_failed(w)
-                self._replace(i)
+                self._lose(i, "crash")
                 continue
             if w.state == "starting":
                 w.state, self._start_failures = "idle", 0
@@ -334,12 +329,17 @@ class WorkerPool:
         for i, w in enumerate(self._workers):
             if w.deadline > now or w.state == "idle":
                 continue
-            if w.state == "busy":
-                self._finish(w.task, "timeout", None)  # type: ignore[arg-type]
-                self.stats["timeouts"] += 1
-            else:
-                self._start_failed(w)
-            self._replace(i)
+            self._lose(i, "timeout")
+
+    def _lose(self, i: int, status: str) -> None:
+        """Worker ``i`` died or overran: fail its task (or count a failed start) and replace it."""
+        w = self._workers[i]
+        if w.state == "busy":
+            self._finish(w.task, status, None)  # type: ignore[arg-type]
+            self.stats["crashes" if status == "crash" else "timeouts"] += 1
+        else:
+            self._start_failed(w)
+        self._replace(i)
 
     def collect(self, tid: int) -> tuple[str, Any]:
         """Block until task ``tid`` is done; return (and forget) its ``(status, value)``.

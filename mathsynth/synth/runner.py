@@ -112,7 +112,7 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
                     kept += rec["status"] == "candidate"
                     total += 1
                 if prog is not None:
-                    cost = _stat(generator, "cost_usd")
+                    cost = float(generator_stats(generator).get("cost_usd", 0.0))
                     prog.update(task, advance=len(chunk), acc=100 * kept / max(1, total), cost=cost)
     except BudgetExceeded as exc:
         stopped = str(exc)
@@ -220,8 +220,3 @@ def _symbolic_chunk(chunk, cfg) -> list[dict]:
                            answer=item.answer, agreement=1.0)
         recs.append(rec)
     return recs
-
-
-def _stat(generator: Any, key: str) -> float:
-    inner = getattr(generator, "inner", generator)
-    return float((getattr(inner, "stats", None) or {}).get(key, 0.0) or 0.0)
