@@ -9,7 +9,8 @@ Fast paths (decided in the parent, never touching sympy) and how they relate to 
 
 * **Exact match after light normalization** (:func:`normalize`): removing ``$``, ``\\left``/
   ``\\right``, ``\\displaystyle``, spacing commands, and whitespace that does not separate two
-  letters/digits, and ``\\dfrac``/``\\tfrac`` -> ``\\frac``. These are display-only in LaTeX, and
+  letters/digits or follows a control word (TeX skips it: ``\\frac 59`` is ``\\frac59``), and
+  ``\\dfrac``/``\\tfrac`` -> ``\\frac``. These are display-only in LaTeX, and
   math-verify's own normalizer drops most of them too. Two answers equal after this are rendered
   identically, so they are graded equal. (Differences: math-verify parses ``\\left.3\\right.`` as
   nothing and ``1\\,000`` as ``1*0``; we read them as ``3`` and ``1000``.)
@@ -28,6 +29,9 @@ Fast paths (decided in the parent, never touching sympy) and how they relate to 
   expressions or lists of them (radicals, ``\\pi``, fractions, single-letter variables evaluated
   at fixed points, ``a \\pm b``, tuples, intervals, sets) whose values are far apart are
   different; equal-looking ones still go to math-verify.
+* **Other forms** (:mod:`mathsynth.grading.fastpaths`, where all the fast paths live): number
+  bases (``52_8``), equations (``x=5``, ``y=2x+3``, ``x\\in[a,b]``), matrices, unions of
+  intervals, and kinds that math-verify never calls equal (a ``\\text{word}`` vs a number).
 """
 
 from __future__ import annotations
@@ -35,10 +39,9 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from fractions import Fraction
 from functools import lru_cache
 
-from mathsynth.grading.numeric import clearly_different
+from mathsynth.grading.fastpaths import fast_verdict, parse_number
 
 __all__ = ["answer_key", "fast_verdict", "mv_equivalent", "normalize", "parse_number",
            "prepare_gold", "to_latex_env"]
@@ -59,6 +62,9 @@ def _spacing(m: re.Match) -> str:
 
 _WS = re.compile(r"\s+")
 _DROP_SPACE = re.compile(r"(?<![A-Za-z0-9]) | (?![A-Za-z0-9])")
+# TeX ends a control word at the first non-letter and skips the spaces after it, so "\frac 59"
+# is "\frac59" and "\pm 2" is "\pm2"; before a letter the space is needed ("\pi r").
+_COMMAND_SPACE = re.compile(r"(?<!\\)(\\[A-Za-z]+) (?![A-Za-z])")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -73,6 +79,7 @@ def _normalize_cached(s: str) -> str:
     s = _SPACING.sub(_spacing, s)
     s = _WS.sub(" ", s).strip()
     s = _DROP_SPACE.sub("", s)
+    s = _COMMAND_SPACE.sub(r"\1", s)
     while s.endswith(".") and not s.endswith("\\."):
         s = s[:-1].rstrip()
     return s
@@ -116,106 +123,6 @@ def prepare_gold(gold: str) -> str:
         if close == len(g) - 1:
             g = g[m.end():close]
     return normalize(g)
-
-
-_NUMBER = re.compile(
-    r"(?:\\\$)?(?P<sign>[-+])?(?:\\\$)?"
-    r"(?:(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<dec>\.\d+)?|(?P<dec0>\.\d+)"
-    r"|\\frac\{(?P<fn>-?\d+)\}\{(?P<fd>-?\d+)\}|\\frac(?P<fn1>\d)(?P<fd1>\d)"
-    r"|(?P<sn>\d+)/(?P<sd>\d+))"
-    r"(?:\\\$)?"
-    r"(?:\^\\circ|\^\{\\circ\}|°|\\circ|\\degree)?"
-    r"(?:\\(?:text|mbox|textrm|mathrm)\{[A-Za-z ]*\}(?:\^[23]|\^\{[23]\})?)?"
-    r"(?P<pct>\\?%)?"
-)
-
-
-def parse_number(s: str) -> tuple[Fraction, bool, bool] | None:
-    """Parse a normalized plain number: ``(value, is_decimal, is_percent)`` or None.
-
-    >>> parse_number(normalize("\\\\$1,234.50"))
-    (Fraction(2469, 2), True, False)
-    >>> parse_number(r"-\\frac{3}{4}"), parse_number("45^\\\\circ")[0], parse_number("x") is None
-    ((Fraction(-3, 4), False, False), Fraction(45, 1), True)
-    """
-    if len(s) > 400:
-        return None
-    m = _NUMBER.fullmatch(s)
-    if not m:
-        return None
-    g = m.groupdict()
-    try:
-        if g["int"] is not None:
-            value = Fraction(g["int"].replace(",", "") + (g["dec"] or ""))
-        elif g["dec0"] is not None:
-            value = Fraction("0" + g["dec0"])
-        elif g["fn"] is not None or g["fn1"] is not None:
-            num, den = int(g["fn"] or g["fn1"]), int(g["fd"] or g["fd1"])
-            if den == 0:
-                return None
-            value = Fraction(num, den)
-        else:
-            if int(g["sd"]) == 0:
-                return None
-            value = Fraction(int(g["sn"]), int(g["sd"]))
-    except (ValueError, ZeroDivisionError):  # e.g. > 4300 digits (int max_str_digits)
-        return None
-    if g["sign"] == "-":
-        value = -value
-    return value, bool(g["dec"] or g["dec0"]), bool(g["pct"])
-
-
-_TOL_ABS = Fraction(2, 10**6)
-_CHOICE = re.compile(r"(?:\\(?:text|textbf|mathrm)\{)?(\(?)([A-Fa-f])(\)?)\}?")
-_WORDS = re.compile(r"\\text\{([A-Za-z][A-Za-z ]*[A-Za-z])\}")
-
-
-def _choice(s: str) -> str | None:
-    """The letter of a multiple-choice answer: ``C``, ``(C)``, ``\\text{(C)}``, ``\\textbf{c}``."""
-    m = _CHOICE.fullmatch(s)
-    if not m or (m.group(1) == "(") != (m.group(3) == ")") or (s.endswith("}") != s.startswith("\\")):
-        return None
-    return m.group(2).upper()
-
-
-def _words(s: str) -> str | None:
-    m = _WORDS.fullmatch(s)
-    return m.group(1).replace(" ", "").lower() if m else None
-
-
-def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
-    """Decide equivalence of two *normalized* answers without sympy, or None when unsure.
-
-    >>> fast_verdict("1000", normalize("1,000")), fast_verdict("\\\\frac{1}{2}", "0.5")
-    (True, True)
-    >>> fast_verdict("3", "4"), fast_verdict("0.25", "0.3")
-    (False, False)
-    >>> fast_verdict("\\\\frac{1}{3}", "0.333333") is None  # math-verify rounds: let it decide
-    True
-    """
-    if gold_n == pred_n and gold_n:
-        return True
-    for canon in (_choice, _words):  # "(C)" vs "\\text{C}"; "\\text{Monday}" vs "\\text{monday}"
-        a = canon(gold_n)
-        if a is not None:
-            b = canon(pred_n)
-            if b is not None:
-                return a == b
-    g = parse_number(gold_n)
-    p = parse_number(pred_n) if g is not None else None
-    if g is None or p is None:
-        return False if clearly_different(gold_n, pred_n) else None
-    (gv, gdec, gpct), (pv, pdec, ppct) = g, p
-    if gpct or ppct:
-        return None
-    if gv == pv:
-        return True
-    if not gdec and not pdec:
-        return False
-    tol = max(_TOL_ABS, max(abs(gv), abs(pv)) / 10**12)
-    if abs(gv - pv) > tol:
-        return False
-    return None
 
 
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\{([^{}]*)\}")

@@ -183,8 +183,8 @@ class Grader:
         ...     g.grade_many([("\\\\frac{1}{2}", "so $\\\\boxed{0.5}$")], benchmark="math")[0]
         GradeResult(correct=True, extracted='0.5', rule='boxed', key='1/2')
         """
-        if len(items) >= 256:
-            self._pool.start()  # workers boot (~1 s) while this process extracts and triages
+        if len(items) >= 256:  # one worker boots (~0.5 s) while this process extracts and
+            self._pool.start(1)  # triages; more start as math-verify tasks queue up (pool.pump)
         extracted = [extract_with_rule(resp, benchmark, rules) for _, resp in items]
         verdicts = self._verdicts([(gold, ans) for (gold, _), (ans, _) in zip(items, extracted,
                                                                               strict=True)])

@@ -26,9 +26,10 @@ Grammar: numbers, ``\\pi``, ``\\infty`` (only as an interval end), ``+ - \\cdot 
 ``^`` with a small exponent, ``\\frac{a}{b}`` (also ``\\frac ab``), ``\\sqrt{x}``, ``\\sqrt[n]{x}``,
 parentheses and braces, implicit products such as ``2\\sqrt{3}``, ``3\\pi``, ``2x(1+y)`` (binding
 tighter than ``/``, as in math-verify: ``1/2x`` is ``1/(2x)``), single lowercase letters as
-variables, and ``\\pm`` at the top of an answer or list element. Read as math-verify reads them: an
-integer times a positive rational number is a mixed number (``2\\frac{1}{2}`` is 5/2, ``2(3)`` is 5).
-Rejected on purpose (math-verify reads them specially): ``e``, ``i``, ``d`` (a differential), two
+variables (``i`` too: math-verify 0.9 reads a lowercase ``i`` as a plain symbol, so ``6-5i`` is
+linear in it), and ``\\pm`` at the top of an answer or list element. Read as math-verify reads them:
+an integer times a positive rational number is a mixed number (``2\\frac{1}{2}`` is 5/2, ``2(3)`` is
+5). Rejected on purpose (math-verify reads them specially): ``e``, ``d`` (a differential), two
 adjacent letters (``ab``), a letter applied to one atom (``f(x)``, a function call), a trailing
 unit-like letter (``2m``), ``\\cup``, ``%``, degrees, text, ``=``, ``1,000``-style groups, half-open
 intervals that are empty, and intervals whose ends contain variables.
@@ -43,10 +44,11 @@ from fractions import Fraction
 __all__ = ["clearly_different", "evaluate"]
 
 _TOKEN = re.compile(r"\s*(\d+\.\d+|\.\d+|\d+|\\(?:frac|dfrac|tfrac|sqrt|pi|cdot|times|div|infty|pm)(?![A-Za-z])"
-                    r"|\\[{}]|[-+*/^()\[\]{},]|[a-z])")
+                    r"|\\[{}]|[-+*/^()\[\]{},]|[A-Za-z])")
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3},\d{3}(?!\d)")
 _MAX_LEN = 200
-_LETTERS = "abcfghjklmnopqrstuvwxyz"  # not d (a differential), e (Euler's number), i (imaginary unit)
+_LETTERS = "abcfghjklmnopqrstuvwxyzi"  # not d (a differential) or e (Euler's number); i is last so
+# the other letters keep their points
 _UNIT_END = tuple("cghlmost")  # math-verify strips these after a digit, "}" or space: "2m" -> "2"
 _POINTS = 3
 _MUL = ("\\cdot", "\\times", "*", "/", "\\div")
@@ -55,9 +57,11 @@ _FRACS = ("\\frac", "\\dfrac", "\\tfrac")
 
 
 def _point(p: int) -> dict[str, float]:
-    """Values of the letters at point ``p``: distinct, positive, far from integers and each other."""
-    return {c: 0.3 + 1.7 * ((k * 0.6180339887 + p * 0.4142135623 + 0.1234) % 1.0)
-            for k, c in enumerate(_LETTERS)}
+    """Values of the letters at point ``p``: distinct, positive, far from integers and each other.
+    A capital is its small letter (math-verify lowercases names), but ``I`` is the imaginary unit."""
+    env = {c: 0.3 + 1.7 * ((k * 0.6180339887 + p * 0.4142135623 + 0.1234) % 1.0)
+           for k, c in enumerate(_LETTERS)}
+    return env | {c.upper(): v for c, v in env.items() if c != "i"}
 
 
 _ENVS = [_point(p) for p in range(_POINTS)]
@@ -160,7 +164,7 @@ class _Parser:
                 tok = self.take()
                 if tok.isdigit() and len(tok) == 1:
                     e = float(tok)
-                elif tok in _LETTERS and _is_letter(tok):
+                elif tok in self.env and _is_letter(tok):
                     e = self.env[tok]
                 else:
                     raise _Reject
@@ -203,7 +207,7 @@ class _Parser:
         if tok == "\\pi":
             return math.pi, None, "letter"  # "\\pi(2)" is a function call to math-verify too
         if _is_letter(tok):
-            if tok not in _LETTERS:
+            if tok not in self.env:
                 raise _Reject
             return self.env[tok], None, "letter"
         if tok in ("(", "{"):

@@ -210,9 +210,10 @@ class WorkerPool:
         self.stats = {"timeouts": 0, "crashes": 0, "workers_restarted": 0, "tasks": 0}
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the worker processes; returns at once (they boot in the background)."""
-        while len(self._workers) < self.n:
+    def start(self, count: int | None = None) -> None:
+        """Start worker processes, up to ``count`` of them (default: all); returns at once (they
+        boot in the background)."""
+        while len(self._workers) < min(self.n, self.n if count is None else count):
             self._workers.append(_Worker(self._ctx, self.memory_mb))
             self._current.append(None)
 
@@ -291,7 +292,9 @@ class WorkerPool:
         up to ``block`` seconds for something to happen."""
         if not self._tasks:
             return
-        self.start()
+        # One worker per unfinished task, up to n: a boot imports sympy (~0.5 s of CPU), which on a
+        # small machine is taken from the parent and from the workers already running.
+        self.start(len(self._tasks))
         now = time.monotonic()
         for i, w in enumerate(self._workers):
             if w.state != "idle":
