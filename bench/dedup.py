@@ -5,13 +5,14 @@ train seeds, in rounds (``per_seed`` variants per seed, ``seed=round``) run in 2
 until N are produced; without the generator or the data, templated questions are used. Generation is
 timed and reported separately and cached under ``cache_dir()/bench/`` (``--no-gen-cache`` to redo).
 
-The timed part (T) is: building the :class:`Decontaminator` n-gram table over every available test
-set, :class:`Deduper` over all N, 13-gram decontamination of every kept question, then the
+The timed part (T) is: building the :class:`Decontaminator` n-gram table and prefilter index over every
+available test set, :class:`Deduper` over all N, 13-gram decontamination of every kept question, the
 content-token prefilter (:meth:`Decontaminator.prefilter`, ``--no-prefilter`` to skip) over the kept
-questions the n-grams left clean. Embedding all that pass is still too slow on 2 CPU cores (~128k of
-the ~193k kept symbolic questions pass, ~23 min at ~90/s), so by default only a random sample of them is
-embedded (``--embed-sample``, default 2000; 0 to skip) and the full cost is projected; ``--embeddings``
-embeds every question that passed (model load included in T).
+questions the n-grams left clean, loading MiniLM plus the test-set embeddings (cached under
+``cache_dir()/decontam/`` after the first run), and embedding every question that passed
+(``--no-embeddings`` to stop after the prefilter; ``--embed-sample K`` embeds K of them, projects the
+full cost and leaves the embedding out of T). Embedding runs on ``--threads`` torch threads (default:
+the CPU count).
 
 Usage::
 
@@ -121,10 +122,12 @@ def main() -> None:
     ap.add_argument("--num-perm", type=int, default=64)
     ap.add_argument("--prefilter", action=argparse.BooleanOptionalAction, default=True,
                     help="embed only kept questions passing the content-token prefilter")
-    ap.add_argument("--embeddings", action=argparse.BooleanOptionalAction, default=False,
-                    help="embed every kept question that passes the prefilter (~25 min on 2 CPU cores)")
-    ap.add_argument("--embed-sample", type=int, default=2000,
-                    help="without --embeddings, embed this many of them and project (0: skip)")
+    ap.add_argument("--embeddings", action=argparse.BooleanOptionalAction, default=True,
+                    help="embed every kept question that passes the prefilter")
+    ap.add_argument("--embed-sample", type=int, default=0,
+                    help="embed only this many of them (random) and project the full cost (0: all)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads for embedding")
     ap.add_argument("--gen-cache", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
 
@@ -137,7 +140,7 @@ def main() -> None:
 
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)  # its default can oversubscribe a shared machine
     from mathsynth.synth.decontam import Decontaminator
 
     t0 = time.perf_counter()
@@ -173,36 +176,39 @@ def main() -> None:
 
     cand = clean
     if args.prefilter:
+        pf = dc.prefilter_index
         t5 = time.perf_counter()
         mask = dc.prefilter([texts[i] for i in clean])
         cand = [i for i, k in zip(clean, mask.tolist(), strict=True) if k]
         t_pre = time.perf_counter() - t5
         total += t_pre
-        print(f"prefilter (>= max({dc.prefilter_min_shared}, {dc.prefilter_ratio:g} x smaller) shared content "
-              f"tokens): {len(cand)} of {len(clean)} clean kept pass in {t_pre:.1f} s "
-              f"({len(clean) / max(t_pre, 1e-9):,.0f}/s)")
+        print(f"prefilter (>= {pf.number_ratio:g} x numbers, >= {pf.word_ratio:g} x words, >= {pf.min_shared} "
+              f"tokens shared): {len(cand)} of {len(clean)} clean kept pass ({len(cand) / max(len(clean), 1):.1%})"
+              f" in {t_pre:.1f} s ({len(clean) / max(t_pre, 1e-9):,.0f}/s)")
 
-    if args.embeddings or args.embed_sample > 0:
-        from mathsynth.synth.decontam import embed_texts, load_embedder
-
+    if args.embeddings:
         t3 = time.perf_counter()
-        dce = Decontaminator(use_embeddings=True)
+        dc.enable_embeddings(precision=args.precision)
         t_setup = time.perf_counter() - t3
-        pool = cand if args.embeddings else random.Random(0).sample(cand, min(args.embed_sample, len(cand)))
+        emb = dc._model
+        sample = 0 < args.embed_sample < len(cand)
+        pool = random.Random(0).sample(cand, args.embed_sample) if sample else cand
+        emb.truncated = 0  # count the candidates only, not the test questions
         t4 = time.perf_counter()
-        res = dce.check_embeddings([texts[i] for i in pool])
+        res = dc.check_embeddings([texts[i] for i in pool])
         t_emb = time.perf_counter() - t4
         rate = len(pool) / max(t_emb, 1e-9)
-        flagged = sum(m is not None for m in res)
-        print(f"embedding decontamination: test-set embeddings {'cached' if dce.embeddings_cached else 'computed'} "
-              f"({t_setup:.1f} s incl. model load); {len(pool)} questions in {t_emb:.1f} s ({rate:.0f}/s), "
-              f"{flagged} flagged (cosine >= {dce.embed_threshold})")
-        if args.embeddings:
-            total += t_setup + t_emb
-        else:
+        flagged = Counter(m.test_id.split("/")[0] for m in res if m is not None)
+        print(f"embedding setup: MiniLM {emb.precision}, {torch.get_num_threads()} threads, test-set embeddings "
+              f"{'cached' if dc.embeddings_cached else 'computed'} in {t_setup:.1f} s (model load included)")
+        print(f"embedding decontamination: {len(pool)} questions in {t_emb:.1f} s ({rate:.0f}/s), "
+              f"{sum(flagged.values())} flagged (cosine >= {dc.embed_threshold}) {dict(flagged)}, "
+              f"{emb.truncated} truncated at {emb.max_length} tokens")
+        if sample:
             print(f"projected embedding time for all {len(cand)} candidate questions: "
-                  f"{len(cand) / rate / 60:.1f} min on this machine")
-        del embed_texts, load_embedder
+                  f"{len(cand) / rate:.0f} s on this machine")
+        else:
+            total += t_setup + t_emb
     print(f"dedup: {len(texts)} questions in {total:.1f} s, peak RSS {_rss_mib():.0f} MiB")
 
 

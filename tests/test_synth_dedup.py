@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,9 +211,15 @@ def test_decontam_gsm8k(gsm8k_decontam):
     got = dc.check_many(paras)
     assert [m.test_id if m else None for m in got] == list(GSM8K_MORE_PARAPHRASES)
     assert all(m.kind == "embedding" and m.score >= 0.9 for m in got)
-    # unrelated questions are not embedded at all (the filter is loose: BASE[3], a bus-passenger
-    # question, does pass it against some gsm8k test question and is then cleared by the embedding)
-    assert dc.prefilter([BASE[1], "What is the derivative of x^3 + 2x?"]).tolist() == [False] * 2
+    # unrelated questions are not embedded at all: none of BASE shares enough numbers with a test question
+    assert dc.prefilter([*BASE, "What is the derivative of x^3 + 2x?"]).tolist() == [False] * 5
+    # end to end on the gsm8k part of the planted paraphrases (tests/test_synth_decontam.py has them all)
+    planted = [json.loads(line) for line in (Path(__file__).parent / "fixtures" /
+                                             "decontam_paraphrases.jsonl").read_text().splitlines()]
+    planted = [p for p in planted if p["test_id"].startswith("gsm8k/")]
+    got = dc.check_many([p["text"] for p in planted])
+    assert [m.test_id if m else None for m in got] == [p["test_id"] for p in planted]
+    assert all(m.kind == "embedding" and m.score >= dc.embed_threshold for m in got)
     # the test-set embeddings were cached and are reused
     from mathsynth.synth.decontam import Decontaminator
 
