@@ -131,6 +131,50 @@ def synth_cmd(
     console.print(f"wrote {cfg.out}/questions.jsonl, rejects.jsonl, sft.jsonl, stats.json")
 
 
+@app.command("train")
+def train_cmd(
+    data: Annotated[str | None, typer.Option(help="FILE.jsonl[,FILE2.jsonl:ratio] of chat messages, or gsm8k:train "
+                                                  "(reference solutions)")] = None,
+    out: Annotated[Path | None, typer.Option(help="model folder to write (MODELDIR)")] = None,
+    model: Annotated[str | None, typer.Option(help="student: smollm2-135m, hub id, folder or .gguf")] = None,
+    limit: Annotated[int | None, typer.Option(help="first N examples of a fixed hash order (nested sizes)")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="YAML recipe; its 'train' section gives defaults")] = None,
+    prompt: Annotated[str | None, typer.Option(help="prompt format taught (evaluate with the same): vicuna, chat")] = None,
+    epochs: Annotated[float | None, typer.Option(help="passes over the data")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="stop after this many optimizer steps")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="peak learning rate (cosine, warmup)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="sequences per device per step")] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="gradient accumulation steps")] = None,
+    max_length: Annotated[int | None, typer.Option(help="max tokens per example")] = None,
+    over_length: Annotated[str | None, typer.Option(help="drop or truncate examples over max_length")] = None,
+    packing: Annotated[bool | None, typer.Option("--packing/--no-packing",
+                                                 help="pack examples padding-free (best with flash attention)")] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank (omit for full fine-tuning)")] = None,
+    merge: Annotated[bool | None, typer.Option("--merge/--no-merge", help="LoRA: also save the merged model")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto (bf16 autocast where fast), bf16, fp16, fp32")] = None,
+    save_steps: Annotated[int | None, typer.Option(help="checkpoint every N steps")] = None,
+    seed: Annotated[int | None, typer.Option(help="training seed")] = None,
+    resume: Annotated[bool | None, typer.Option("--resume/--no-resume",
+                                                help="resume from the newest checkpoint (default: if one exists)")] = None,
+    restart: Annotated[bool, typer.Option(help="delete checkpoints and logs in --out and start over")] = False,
+) -> None:
+    """Fine-tune a student on messages data (TRL SFT, full or LoRA) into a Hugging Face model folder."""
+    from mathsynth.config import TrainConfig, resolve
+    from mathsynth.train.trainer import run_train
+
+    overrides = dict(data=data, out=str(out) if out else None, model=model, limit=limit, prompt=prompt,
+                     epochs=epochs, max_steps=max_steps, learning_rate=learning_rate, batch_size=batch_size,
+                     grad_accum=grad_accum, max_length=max_length, over_length=over_length, packing=packing,
+                     lora_r=lora_r, merge=merge, dtype=dtype, save_steps=save_steps, seed=seed)
+    cfg = resolve(TrainConfig, "train", recipe, overrides)
+    console = _console()
+    summary = run_train(cfg, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty(),
+                        resume=resume, restart=restart)
+    console.print(f"trained {summary['global_step']} steps, loss {summary['first_loss']} -> {summary['final_loss']}, "
+                  f"{summary['tokens_per_s']} tok/s")
+    console.print(f"wrote {cfg.out} (evaluate: mathsynth eval --model {cfg.out} --prompt {cfg.prompt} ...)")
+
+
 @app.command("grade")
 def grade_cmd(
     run_dir: Annotated[Path, typer.Argument(help="an eval run folder holding samples.jsonl")],

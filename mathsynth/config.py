@@ -104,6 +104,45 @@ class SynthConfig(BackendOptions):
     out: str
 
 
+class TrainConfig(StageConfig):
+    """Settings of ``mathsynth train`` (defaults: the paper's recipe, scaled by the YAML recipes).
+
+    >>> c = TrainConfig(data="sft.jsonl", out="models/s")
+    >>> c.learning_rate, c.lr_scheduler, c.warmup_ratio, c.epochs
+    (2e-05, 'cosine', 0.04, 3.0)
+    """
+
+    model: str = "smollm2-135m"
+    data: str                            # FILE.jsonl[,FILE2.jsonl:ratio] or gsm8k:train (reference solutions)
+    limit: int | None = Field(default=None, ge=1)   # hash-ordered prefix: larger sizes contain smaller ones
+    prompt: str = "vicuna"               # the evaluation prompt format the student is taught in
+    epochs: float = Field(default=3.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    learning_rate: float = Field(default=2e-5, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(default=0.04, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_length: int = Field(default=2048, ge=16)
+    over_length: str = Field(default="drop", pattern="^(drop|truncate)$")
+    batch_size: int = Field(default=8, ge=1)         # sequences (or packed rows) per device per step
+    grad_accum: int = Field(default=1, ge=1)
+    packing: bool = False                # best-fit packing, padding-free (no cross-example attention)
+    group_by_length: bool = True         # without packing: batch similar lengths to cut padding
+    lora_r: int | None = Field(default=None, ge=1)   # None: full fine-tuning
+    lora_alpha: int | None = Field(default=None, ge=1)  # default 2 * r
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    lora_targets: str = "all-linear"
+    merge: bool = True                   # LoRA: also save the merged full model
+    dtype: str = "auto"                  # auto: bf16 autocast where the hardware is fast at it
+    gradient_checkpointing: bool = False
+    save_steps: int = Field(default=200, ge=1)
+    save_total_limit: int = Field(default=2, ge=1)
+    logging_steps: int = Field(default=1, ge=1)
+    seed: int = 0
+    deepspeed: str | None = None         # a DeepSpeed JSON config (see recipes/accelerate/)
+    out: str
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a YAML recipe into a dict of stage sections.
 

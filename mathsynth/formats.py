@@ -9,6 +9,7 @@ or a raw ``prompt`` string, plus the stop strings that end an answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from mathsynth.errors import MathsynthError
@@ -66,11 +67,11 @@ class PromptFormat:
                 msgs += [{"role": "user", "content": self.user_turn(q)}, {"role": "assistant", "content": a}]
             msgs.append({"role": "user", "content": self.user_turn(question)})
             return {"messages": msgs}
-        parts = [VICUNA_SYSTEM]
+        msgs = []
         for q, a in shots:
-            parts.append(f"USER: {self.user_turn(q)} ASSISTANT: {a}</s>")
-        parts.append(f"USER: {self.user_turn(question)} ASSISTANT:")
-        return {"prompt": " ".join(parts)}
+            msgs += [{"role": "user", "content": self.user_turn(q)}, {"role": "assistant", "content": a}]
+        msgs.append({"role": "user", "content": self.user_turn(question)})
+        return {"prompt": render_vicuna(msgs)}
 
     def sft_messages(self, question: str, solution: str) -> list[dict]:
         """A training example in this format: the user turn and the assistant's solution.
@@ -80,6 +81,55 @@ class PromptFormat:
         """
         return [{"role": "user", "content": self.user_turn(question)},
                 {"role": "assistant", "content": solution}]
+
+
+def render_vicuna(messages: list[dict], *, eos: str = "</s>") -> str:
+    """Render chat messages as the paper's Vicuna-v1.1 text, ending in "ASSISTANT:" when the last turn is
+    the user's (the generation prompt). Evaluation prompts and training examples both come from here,
+    so a student is taught on exactly the text it is later asked.
+
+    >>> render_vicuna([{"role": "user", "content": "Hi?"}])[-20:]
+    'USER: Hi? ASSISTANT:'
+    >>> render_vicuna([{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}])[-24:]
+    'USER: Q ASSISTANT: A</s>'
+    """
+    parts = [VICUNA_SYSTEM]
+    for m in messages:
+        if m["role"] == "system":
+            parts[0] = m["content"]
+        elif m["role"] == "user":
+            parts.append(f"USER: {m['content']} ASSISTANT:")
+        else:
+            parts[-1] += f" {m['content']}{eos}"
+    return " ".join(parts)
+
+
+# The same rendering as a Jinja chat template, written into trained Vicuna-format models so that
+# servers (vLLM, llama.cpp) that apply a chat template produce exactly render_vicuna's text.
+VICUNA_CHAT_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}"
+    "{% set msgs = messages[1:] %}{% else %}{% set sys = '" + VICUNA_SYSTEM.replace("'", "\\'") + "' %}"
+    "{% set msgs = messages %}{% endif %}{{ sys }}"
+    "{% for m in msgs %}{% if m['role'] == 'user' %}{{ ' USER: ' + m['content'] + ' ASSISTANT:' }}"
+    "{% else %}{{ ' ' + m['content'] + eos_token }}{% endif %}{% endfor %}"
+)
+
+_ANNOTATION = re.compile(r"<<[^<>\n]*>>")
+_HASH_LINE = re.compile(r"\n?\s*####\s*[^\n]*\s*$")
+_ANSWER_IS = re.compile(r"The answer is:?\s*[^\n]*\s*$", re.IGNORECASE)
+
+
+def sft_solution(solution: str, answer: str) -> str:
+    """The assistant turn for training: the step-by-step solution (GSM8K calculator annotations and
+    ``####`` line removed) ending "The answer is: X." as the evaluation prompt asks.
+
+    >>> sft_solution("He has 2*3 = <<2*3=6>>6 pens.\\n#### 6", "6")
+    'He has 2*3 = 6 pens.\\nThe answer is: 6.'
+    """
+    text = _ANNOTATION.sub("", solution)
+    text = _HASH_LINE.sub("", text).rstrip()
+    text = _ANSWER_IS.sub("", text).rstrip()
+    return f"{text}\nThe answer is: {answer}."
 
 
 FORMATS: dict[str, PromptFormat] = {

@@ -232,18 +232,37 @@ def load_generator(name: str, *, cache: bool = True, cache_path: str | Path | No
     else:
         from mathsynth.backends.transformers_backend import TransformersGenerator
 
-        target = spec.target
-        if target in ALIASES:
-            target = str(ensure_embedded(target))
-        elif target.endswith(".gguf"):
-            target = str(convert_gguf_cached(Path(target)))
-        gen = TransformersGenerator(target, model_name=name, **kwargs)
+        gen = TransformersGenerator(weights_path(name), model_name=name, **kwargs)
     if not cache:
         return gen
     from mathsynth.backends.cache import ResponseCache, default_cache_path
     from mathsynth.backends.cached import CachedGenerator
 
     return CachedGenerator(gen, ResponseCache(Path(cache_path) if cache_path else default_cache_path()))
+
+
+def weights_path(name: str) -> str:
+    """What ``from_pretrained`` loads for a model name (training and the transformers backend):
+    aliases and GGUF files become their converted cache folder; hub ids and folders pass through.
+
+    >>> weights_path("hf:HuggingFaceTB/SmolLM2-135M-Instruct")
+    'HuggingFaceTB/SmolLM2-135M-Instruct'
+    >>> weights_path("openai:gpt-4-turbo")
+    Traceback (most recent call last):
+    ...
+    mathsynth.errors.MathsynthError: model 'openai:gpt-4-turbo' is served by the openai backend and has no local weights; name a Hugging Face model (alias, hub id, folder or .gguf)
+    """
+    spec = resolve_model(name)
+    if spec.backend == "vllm" and spec.target not in ALIASES:
+        return spec.target  # vllm:<hub id or folder> holds ordinary Hugging Face weights
+    if spec.backend not in ("transformers", "vllm"):
+        raise MathsynthError(f"model {name!r} is served by the {spec.backend} backend and has no local "
+                             "weights; name a Hugging Face model (alias, hub id, folder or .gguf)")
+    if spec.target in ALIASES:
+        return str(ensure_embedded(spec.target))
+    if spec.target.endswith(".gguf"):
+        return str(convert_gguf_cached(Path(spec.target)))
+    return spec.target
 
 
 def convert_gguf_cached(gguf: Path) -> Path:

@@ -4,15 +4,10 @@ arithmetic of the kept solution, length limits. Correctness is decided by :mod:`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mathsynth.grading import check_steps
-
-_ANNOTATION = re.compile(r"<<[^<>\n]*>>")
-_HASH_LINE = re.compile(r"\n?\s*####\s*[^\n]*\s*$")
-_ANSWER_IS = re.compile(r"The answer is:?\s*[^\n]*\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -81,16 +76,3 @@ def pick_solution(solutions: Sequence[str], members: Sequence[int]) -> tuple[int
         if checks["first_wrong_step"] is None:
             checks["first_wrong_step"] = report.wrong[0].text
     return None, checks
-
-
-def sft_solution(solution: str, answer: str) -> str:
-    """The assistant turn for training: the step-by-step solution (GSM8K calculator annotations and
-    ``####`` line removed) ending "The answer is: X." as the evaluation prompt asks.
-
-    >>> sft_solution("He has 2*3 = <<2*3=6>>6 pens.\\n#### 6", "6")
-    'He has 2*3 = 6 pens.\\nThe answer is: 6.'
-    """
-    text = _ANNOTATION.sub("", solution)
-    text = _HASH_LINE.sub("", text).rstrip()
-    text = _ANSWER_IS.sub("", text).rstrip()
-    return f"{text}\nThe answer is: {answer}."

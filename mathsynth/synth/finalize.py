@@ -7,9 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mathsynth.formats import get_format
+from mathsynth.formats import get_format, sft_solution
 from mathsynth.io import atomic_write_json, atomic_write_jsonl, read_jsonl
-from mathsynth.synth.filters import sft_solution
 
 QUESTION_KEYS = ("id", "seed_id", "question", "solution", "answer", "mode", "teacher", "agreement", "checks")
 
