@@ -246,7 +246,7 @@ def test_compute_metrics_overall_and_breakdowns():
         record("d", [True, True, True, True], ["8"] * 4, {"level": None, "subject": "Algebra", "steps": 2}),
     ]
     m = compute_metrics(recs)
-    assert set(m) == {"overall", "by_level", "by_subject", "by_steps"}
+    assert set(m) == {"overall", "by_level", "by_subject", "by_steps", "step_fit"}
     o = m["overall"]
     assert o["n_problems"] == 4 and o["n_samples"] == 4
     assert o["pass@1_source"] == "first_sample" and o["pass@1"] == 0.75
@@ -331,3 +331,26 @@ def test_maj_at_k_large_n_no_overflow():
     verdicts = [True] * c + [False] * (w1 + w2 + z)
     assert maj_at_k(keys, verdicts, k) == pytest.approx(expected, rel=1e-9, abs=1e-12)
     assert 0.0 <= maj_at_k(keys, verdicts, len(keys) // 2) <= 1.0
+
+
+def test_error_types_and_step_fit_on_real_answers():
+    """Error shares come from the real step checker; the step fit recovers a known per-step accuracy."""
+    from mathsynth.evaluate.errors import fit_step_accuracy
+
+    def rec(rid, comps, verdicts, extracted, steps):
+        return {"id": rid, "meta": {"steps": steps}, "completions": comps, "verdicts": verdicts,
+                "extracted": extracted, "keys": extracted}
+
+    recs = [
+        rec("a", ["3 * 4 = 12, 12 + 5 = 17. The answer is: 17.", "3 * 4 = 12, 12 + 5 = 18. The answer is: 18."],
+            [True, False], ["17", "18"], 2),
+        rec("b", ["10 - 4 = 6. The answer is: 6.", "Not sure."], [False, False], ["6", None], 3),
+    ]
+    m = compute_metrics(recs)
+    assert m["overall"]["errors"] == {"correct": 0.25, "calculation": 0.25, "reasoning": 0.25, "no_answer": 0.25}
+    assert m["by_steps"]["2"]["errors"]["calculation"] == 0.5
+    assert sum(m["by_steps"]["3"]["errors"].values()) == 1.0
+    groups = {str(s): {"pass_ratio@N": 0.8 ** s, "n_problems": 5} for s in range(2, 8)}
+    fit = fit_step_accuracy(groups)
+    assert abs(fit["acc_step"] - 0.8) < 1e-6 and fit["rmse"] < 1e-6
+    assert fit_step_accuracy({"2": {"pass_ratio@N": 0.5}}) is None

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mathsynth.evaluate.errors import ERROR_TYPES, fit_step_accuracy, record_error_counts
 from mathsynth.evaluate.metrics import ks_for, maj_at_k, pass_at_k
 
 __all__ = ["BREAKDOWNS", "problem_metrics", "compute_metrics"]
@@ -64,6 +65,7 @@ def problem_metrics(record: Mapping[str, Any], ks: Sequence[int]) -> dict[str, A
         "no_answer": sum(1 for e in extracted if e is None),
         "greedy": None if greedy is None else float(bool(greedy.get("verdict"))),
         "greedy_no_answer": None if greedy is None else float(greedy.get("extracted") is None),
+        "errors": record_error_counts(record),
     }
 
 
@@ -87,6 +89,9 @@ def _aggregate(per: list[dict[str, Any]], ks: Sequence[int], use_greedy: bool) -
     }
     if use_greedy:
         out["greedy_no_answer_rate"] = _mean(p["greedy_no_answer"] for p in per)
+    if all(p.get("errors") is not None for p in per):
+        # Shares of all samples: calculation / reasoning errors, no answer, correct (they sum to 1).
+        out["errors"] = {t: sum(p["errors"][t] for p in per) / sum(ns) for t in ERROR_TYPES}
     return out
 
 
@@ -149,4 +154,6 @@ def compute_metrics(records: Iterable[Mapping[str, Any]], ks: Sequence[int] | No
             value = meta.get(field)
             groups["unknown" if value is None else str(value)].append(p)
         result[section] = {g: _aggregate(groups[g], ks, use_greedy) for g in sorted(groups, key=_group_order)}
+    if "by_steps" in result:
+        result["step_fit"] = fit_step_accuracy(result["by_steps"])
     return result
