@@ -191,6 +191,19 @@ def grade_cmd(
         console.print(table)
 
 
+@app.command("report")
+def report_cmd(
+    dirs: Annotated[list[Path], typer.Argument(help="eval folders (metrics.json) and/or scaling studies (scale.json)")],
+    out: Annotated[Path, typer.Option(help="folder for report.html, report.md and plots/")] = Path("report"),
+    title: Annotated[str | None, typer.Option(help="report title")] = None,
+) -> None:
+    """Write report.html and report.md with plots from result files (several runs side by side)."""
+    from mathsynth.report import build_report
+
+    res = build_report([str(d) for d in dirs], out, title=title)
+    _console().print(f"wrote {res['html']} and {res['md']} ({len(res['plots'])} plots)")
+
+
 @data_app.command("list")
 def data_list() -> None:
     """List registered benchmarks and their splits."""

@@ -1,0 +1,144 @@
+"""Shared matplotlib plumbing for the report's plots: figures on the Agg canvas, colours, axes.
+
+Figures are made with :class:`matplotlib.figure.Figure` on an explicit Agg canvas instead of
+``pyplot``: that renders PNGs headless and never switches the global backend of a process that
+imported us (a notebook keeps its inline backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullLocator
+
+from mathsynth.report.load import HEADLINE
+
+# A fixed palette so run i has the same colour in every plot of a report.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+DATA_COLORS = {"base": "#555555", "synthetic": "#1f77b4", "real": "#ff7f0e"}
+ERROR_COLORS = {"correct": "#4caf50", "calculation": "#ff9800", "reasoning": "#9c27b0",
+                "no_answer": "#9e9e9e"}
+ERROR_LABELS = {"correct": "correct", "calculation": "calculation error", "reasoning": "reasoning error",
+                "no_answer": "no answer"}
+DPI = 110
+
+
+def color(i: int) -> str:
+    """The i-th colour of the report palette (wrapping around).
+
+    >>> color(0) == color(len(PALETTE))
+    True
+    """
+    return PALETTE[i % len(PALETTE)]
+
+
+def data_color(kind: str, i: int = 0) -> str:
+    """The colour of a training-data kind (base / synthetic / real); other kinds use the palette.
+
+    >>> data_color("real"), data_color("mixed", 4)
+    ('#ff7f0e', '#9467bd')
+    """
+    return DATA_COLORS.get(kind, color(i))
+
+
+def metric_label(metric: str, n: int | None = None) -> str:
+    """How a metric key is written on axes and in tables (the paper's spelling, N filled in if known).
+
+    >>> metric_label("pass_ratio@N", 8), metric_label("pass@N"), metric_label("pass@1")
+    ('PassRatio@8', 'Pass@N', 'Pass@1')
+    """
+    names = {"pass@1": "Pass@1", "pass_ratio@N": "PassRatio@N", "pass@N": "Pass@N"}
+    label = names.get(metric, metric)
+    return label.replace("@N", f"@{n}") if n else label
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A blank figure attached to an Agg canvas.
+
+    >>> new_figure(4, 3).get_size_inches().tolist()
+    [4.0, 3.0]
+    """
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Write the figure as PNG (creating the folder) and return the path.
+
+    >>> import tempfile, pathlib
+    >>> p = save(new_figure(2, 2), pathlib.Path(tempfile.mkdtemp()) / "plots" / "a.png")
+    >>> p.read_bytes()[:4] == b"\\x89PNG"
+    True
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI)
+    return path
+
+
+def percent_axis(ax, axis: str = "y", top: float | None = None) -> None:
+    """Show shares in [0, 1] as percentages on an axis, starting at 0 (optionally capped at ``top``)."""
+    fmt = FuncFormatter(lambda v, _pos: f"{round(100 * v, 4):g}%")
+    if axis == "y":
+        ax.yaxis.set_major_formatter(fmt)
+        ax.set_ylim(bottom=0, top=top)
+    else:
+        ax.xaxis.set_major_formatter(fmt)
+        ax.set_xlim(left=0, right=top)
+    ax.grid(True, axis=axis, alpha=0.3)
+
+
+def log_ticks(ax, values: Iterable[float], base: int = 10) -> None:
+    """A log x axis whose ticks are exactly the given values, printed as plain integers.
+
+    Data sizes (250, 500, 1000) and k (1, 2, 4, 8) read better as-is than as powers of the base.
+    """
+    vals = sorted({float(v) for v in values if v > 0})
+    ax.set_xscale("log", base=base)
+    if vals:
+        ax.set_xticks(vals)
+        ax.set_xticklabels([f"{v:g}" if v < 1e5 else f"{v:.0e}" for v in vals])
+        ax.xaxis.set_minor_locator(NullLocator())
+        lo, hi = vals[0], vals[-1]
+        pad = (hi / lo) ** 0.06 if hi > lo else 1.5
+        ax.set_xlim(lo / pad, hi * pad)
+
+
+def common_n(values: Iterable[object]) -> int | None:
+    """The sample count N shared by all runs, or None if they differ (then labels keep a literal N).
+
+    >>> common_n([8, 8]), common_n([8, 4]), common_n([None])
+    (8, None, None)
+    """
+    ns = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
+    return ns.pop() if len(ns) == 1 else None
+
+
+def headline_axes(fig: Figure, n: int | None, sharey: bool = True) -> list:
+    """One panel per headline metric (Pass@1, PassRatio@N, Pass@N), titled."""
+    axes = fig.subplots(1, len(HEADLINE), sharey=sharey)
+    for ax, m in zip(axes, HEADLINE, strict=True):
+        ax.set_title(metric_label(m, n))
+    return list(axes)
+
+
+def legend_from(target, axes: Iterable, **kw) -> None:
+    """A legend on ``target`` (axes or figure) of the labelled artists of all ``axes``, each label once.
+
+    Panels may each lack some series; collecting across them keeps the legend complete, and a plot
+    with no labelled artist gets no (empty, warning-raising) legend at all.
+
+    >>> fig = new_figure(4, 3); ax = fig.subplots(); _ = ax.plot([1], [1], label="a")
+    >>> legend_from(ax, [ax]); [t.get_text() for t in ax.get_legend().get_texts()]
+    ['a']
+    """
+    seen: dict = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        target.legend(list(seen.values()), list(seen), **kw)
