@@ -191,6 +191,45 @@ def grade_cmd(
         console.print(table)
 
 
+def _study(recipe: Path, out: Path | None, model: str | None, scale: bool) -> None:
+    from pydantic import ValidationError
+
+    from mathsynth.config import StudyConfig, load_recipe
+    from mathsynth.scale.study import run_study
+
+    values = load_recipe(recipe)
+    values.update({k: v for k, v in (("out", str(out) if out else None), ("model", model)) if v is not None})
+    try:
+        cfg = StudyConfig(**values)
+    except ValidationError as exc:
+        msgs = [f"field '{'.'.join(str(x) for x in e['loc'])}': {e['msg']}" for e in exc.errors()]
+        raise MathsynthError(f"invalid study recipe {recipe}: " + "; ".join(msgs)) from None
+    console = _console()
+    res = run_study(cfg, scale=scale, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+    if res["report"]:
+        console.print(f"report: {res['report']}")
+
+
+@app.command("run")
+def run_cmd(
+    recipe: Annotated[Path, typer.Argument(help="study recipe (YAML), e.g. recipes/quickstart-cpu.yaml")],
+    out: Annotated[Path | None, typer.Option(help="study folder (overrides the recipe's out)")] = None,
+    model: Annotated[str | None, typer.Option(help="base model (overrides the recipe's model)")] = None,
+) -> None:
+    """End to end: evaluate the base model, synthesize, train a student, evaluate it, report (resumable)."""
+    _study(recipe, out, model, scale=False)
+
+
+@app.command("scale")
+def scale_cmd(
+    recipe: Annotated[Path, typer.Argument(help="study recipe (YAML) with 'sizes', e.g. recipes/scale-cpu.yaml")],
+    out: Annotated[Path | None, typer.Option(help="study folder (overrides the recipe's out)")] = None,
+    model: Annotated[str | None, typer.Option(help="base model (overrides the recipe's model)")] = None,
+) -> None:
+    """Accuracy vs synthetic data size: one student per nested size, scale.json with fits, report."""
+    _study(recipe, out, model, scale=True)
+
+
 @app.command("report")
 def report_cmd(
     dirs: Annotated[list[Path], typer.Argument(help="eval folders (metrics.json) and/or scaling studies (scale.json)")],

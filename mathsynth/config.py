@@ -143,6 +143,28 @@ class TrainConfig(StageConfig):
     out: str
 
 
+class StudyConfig(StageConfig):
+    """A whole study (``mathsynth run`` / ``mathsynth scale``): base eval -> synth -> train -> eval -> report.
+
+    ``eval``, ``synth`` (a list of jobs, each with a ``name``) and ``train`` hold the fields of
+    :class:`EvalConfig`, :class:`SynthConfig` and :class:`TrainConfig` that the study does not set
+    itself (model, benchmark, data and out folders); they are validated when the study starts.
+
+    >>> StudyConfig(out="runs/x").benchmarks
+    ['gsm8k']
+    """
+
+    out: str
+    model: str = "smollm2-135m"           # the base model, and the student's starting point
+    benchmarks: list[str] = Field(default_factory=lambda: ["gsm8k"])
+    eval: dict[str, Any] = Field(default_factory=dict)
+    synth: list[dict[str, Any]] = Field(default_factory=list)
+    train: dict[str, Any] = Field(default_factory=dict)
+    sizes: list[int] | None = None        # scale: nested training-set sizes (geometric)
+    real: str | None = None               # scale: also train on this seed data at each size
+    report: bool = True
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a YAML recipe into a dict of stage sections.
 
