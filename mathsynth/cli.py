@@ -192,18 +192,12 @@ def grade_cmd(
 
 
 def _study(recipe: Path, out: Path | None, model: str | None, scale: bool) -> None:
-    from pydantic import ValidationError
-
-    from mathsynth.config import StudyConfig, load_recipe
+    from mathsynth.config import StudyConfig, build, load_recipe
     from mathsynth.scale.study import run_study
 
     values = load_recipe(recipe)
     values.update({k: v for k, v in (("out", str(out) if out else None), ("model", model)) if v is not None})
-    try:
-        cfg = StudyConfig(**values)
-    except ValidationError as exc:
-        msgs = [f"field '{'.'.join(str(x) for x in e['loc'])}': {e['msg']}" for e in exc.errors()]
-        raise MathsynthError(f"invalid study recipe {recipe}: " + "; ".join(msgs)) from None
+    cfg = build(StudyConfig, values, f"invalid study recipe {recipe}")
     console = _console()
     res = run_study(cfg, scale=scale, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
     if res["report"]:

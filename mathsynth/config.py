@@ -204,11 +204,19 @@ def resolve(cls: type[StageConfig], section: str, recipe: str | Path | None,
         values.update(data.get(section) or {})
         where = f"{recipe} (section '{section}') or the command line"
     values.update({k: v for k, v in overrides.items() if v is not None})
+    return build(cls, values, f"invalid {section} settings in {where}")
+
+
+def build(cls: type[StageConfig], values: dict[str, Any], context: str) -> StageConfig:
+    """``cls(**values)``, with validation problems as one clear error naming each field.
+
+    >>> build(EvalConfig, {"out": "x", "nn": 3}, "my recipe")
+    Traceback (most recent call last):
+    ...
+    mathsynth.errors.MathsynthError: my recipe: field 'nn': Extra inputs are not permitted
+    """
     try:
         return cls(**values)
     except ValidationError as exc:
-        msgs = []
-        for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"]) or "?"
-            msgs.append(f"field '{loc}': {err['msg']}")
-        raise MathsynthError(f"invalid {section} settings in {where}: " + "; ".join(msgs)) from None
+        msgs = [f"field '{'.'.join(str(x) for x in e['loc']) or '?'}': {e['msg']}" for e in exc.errors()]
+        raise MathsynthError(f"{context}: " + "; ".join(msgs)) from None

@@ -17,9 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from mathsynth.config import EvalConfig, StudyConfig, SynthConfig, TrainConfig
+from mathsynth.config import EvalConfig, StudyConfig, SynthConfig, TrainConfig, build
 from mathsynth.errors import MathsynthError
 from mathsynth.io import atomic_write_json, read_jsonl, run_manifest
 from mathsynth.scale.pipeline import Pipeline
@@ -28,11 +26,7 @@ _SET_BY_STUDY = {"eval": ("model", "benchmark", "out"), "synth": ("out",), "trai
 
 
 def _make(cls, section: str, values: dict) -> Any:
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        msgs = [f"field '{'.'.join(str(x) for x in e['loc'])}': {e['msg']}" for e in exc.errors()]
-        raise MathsynthError(f"invalid '{section}' settings in the study recipe: " + "; ".join(msgs)) from None
+    return build(cls, values, f"invalid '{section}' settings in the study recipe")
 
 
 def bench_dir(bench: str) -> str:
