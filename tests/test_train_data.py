@@ -96,6 +96,12 @@ def test_empty_and_missing_files(tmp_path):
         load_training_data(str(empty))
     with pytest.raises(InputError, match="not found"):
         load_training_data(str(tmp_path / "nope.jsonl"))
+    # pooled: an empty part is counted, not fatal (e.g. an LLM-teacher job that kept nothing)
+    full = _write(tmp_path / "full.jsonl", [_ex(i) for i in range(5)])
+    ex, counts = load_training_data(f"{full},{empty}")
+    assert len(ex) == 5 and counts[str(empty)] == {"available": 0, "selected": 0, "ratio": None}
+    with pytest.raises(MathsynthError, match="mix ratio"):
+        load_training_data(f"{full}:1,{empty}:1")
 
 
 @needs_data

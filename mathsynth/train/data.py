@@ -152,9 +152,14 @@ def select(sources: list[Source], examples: list[list[dict]], limit: int | None)
     >>> all(e in big for e in small)
     True
     """
-    for src, exs in zip(sources, examples, strict=True):
-        if not exs:
-            raise MathsynthError(f"data source {src.ref!r} has no examples (empty data)")
+    empty = [src.ref for src, exs in zip(sources, examples, strict=True) if not exs]
+    if len(empty) == len(sources):
+        raise MathsynthError(f"no training examples: data source {', '.join(map(repr, empty))} has no "
+                             "examples (empty data)")
+    if empty and sources[0].ratio is not None:
+        # A mix cannot keep its ratio without one of its parts; pooled sources can do without one.
+        raise MathsynthError(f"data source {empty[0]!r} has no examples (empty data), so the mix ratio "
+                             "cannot be kept")
     if sources[0].ratio is None:
         merged = sorted((e for exs in examples for e in exs), key=_rank)
         return merged[:limit] if limit else merged
