@@ -34,6 +34,13 @@ def summary_tables(metrics: dict) -> list:
     t.add_row(f"Pass@{n} (oracle)", _pct(ov.get("pass@N")))
     t.add_row(f"PassRatio@{n}", _pct(ov.get("pass_ratio@N")))
     t.add_row("no answer", _pct(ov.get("no_answer_rate")))
+    errors = ov.get("errors") or {}
+    for kind in ("calculation", "reasoning"):
+        if kind in errors:
+            t.add_row(f"{kind} errors (of samples)", _pct(errors[kind]))
+    fit = metrics.get("step_fit")
+    if fit:
+        t.add_row("Acc_step (fit Acc = Acc_step^s)", _pct(fit.get("acc_step")))
     tables = [t]
     for key, label in (("by_level", "MATH level"), ("by_subject", "subject"), ("by_steps", "GSM8K steps")):
         groups = metrics.get(key)

@@ -104,8 +104,13 @@ def prepare_folder(cfg: TrainConfig, *, resume: bool | None, restart: bool) -> t
 
 
 def _sft_args(cfg: TrainConfig, out: Path):
+    import warnings
+
     import torch
     from trl import SFTConfig
+
+    # TRL's config still names the field gradient_checkpointing, which transformers 5 warns about.
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
 
     try:
         return _make_sft_config(SFTConfig, cfg, out, use_cpu=not torch.cuda.is_available())
