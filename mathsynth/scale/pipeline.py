@@ -10,6 +10,7 @@ invalidates exactly the stages after the change.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import shutil
@@ -83,6 +84,9 @@ class Pipeline:
         self._save()
         t0 = time.time()
         result = fn()
+        # Models, trainers and optimizer states of a finished stage are garbage now; one process
+        # runs every stage of a study, so free them before the next stage loads its own.
+        gc.collect()
         self.state[name] = {"key": key, "status": "done", "seconds": round(time.time() - t0, 1),
                             "result": result}
         self._save()
