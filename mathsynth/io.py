@@ -134,6 +134,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def read_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """A JSON file's content, or ``default`` when it is missing or unreadable (state files that a
+    stage rewrites atomically: absent before the first run).
+
+    >>> read_json("/nonexistent/state.json", {})
+    {}
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically.
 

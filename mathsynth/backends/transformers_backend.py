@@ -44,7 +44,13 @@ def cpu_has_fast_bf16() -> bool:
     return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
 
 
-def _pick_dtype(dtype: str, device: str):
+def pick_dtype(dtype: str, device: str):
+    """The torch dtype for a name (auto, bf16, fp16, fp32) on a device; ``auto`` picks bf16 where the
+    hardware is fast at it (shared by generation and training's autocast).
+
+    >>> str(pick_dtype("fp32", "cpu"))
+    'torch.float32'
+    """
     import torch
 
     if dtype == "auto":
@@ -126,7 +132,7 @@ class TransformersGenerator:
         quiet_transformers()
         self.path, self.model_name, self.batch_size = path, model_name or path, max(1, batch_size)
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        self.dtype = _pick_dtype(dtype, self.device)
+        self.dtype = pick_dtype(dtype, self.device)
         try:
             self.tok = AutoTokenizer.from_pretrained(path, padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)

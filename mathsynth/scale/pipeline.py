@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mathsynth.io import atomic_write_json
+from mathsynth.io import atomic_write_json, read_json
 
 
 def stage_key(settings: Any, upstream: Sequence[str] = ()) -> str:
@@ -51,10 +51,7 @@ class Pipeline:
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "stages.json"
         self.console = console
-        try:
-            self.state: dict[str, dict] = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            self.state = {}
+        self.state: dict[str, dict] = read_json(self.path, {})
         self.keys: dict[str, str] = {}
 
     def _say(self, msg: str) -> None:

@@ -96,11 +96,10 @@ def _eval_stage(p: Pipeline, study: Study, name: str, model: str, bench: str, ou
 
 
 def _train_stage(p: Pipeline, study: Study, name: str, data: str, out: Path, limit, upstream, kw) -> dict:
-    from mathsynth.train.trainer import run_train
+    from mathsynth.train.trainer import fingerprint, run_train
 
     tcfg = study.train_config(data, out, limit)
-    settings = tcfg.model_dump(exclude={"out", "save_steps", "save_total_limit", "logging_steps"})
-    return p.stage(name, settings, out, lambda: run_train(tcfg, **kw), upstream)
+    return p.stage(name, fingerprint(tcfg), out, lambda: run_train(tcfg, **kw), upstream)
 
 
 def _pool_size(paths: list[Path]) -> int:
