@@ -347,10 +347,12 @@ def test_error_types_and_step_fit_on_real_answers():
         rec("b", ["10 - 4 = 6. The answer is: 6.", "Not sure."], [False, False], ["6", None], 3),
     ]
     m = compute_metrics(recs)
-    assert m["overall"]["errors"] == {"correct": 0.25, "calculation": 0.25, "reasoning": 0.25, "no_answer": 0.25}
+    assert m["overall"]["errors"] == {"correct": 0.25, "calculation": 0.25, "reasoning": 0.25, "truncated": 0.0,
+                                      "no_answer": 0.25}
     assert m["by_steps"]["2"]["errors"]["calculation"] == 0.5
     assert sum(m["by_steps"]["3"]["errors"].values()) == 1.0
-    groups = {str(s): {"pass_ratio@N": 0.8 ** s, "n_problems": 5} for s in range(2, 8)}
-    fit = fit_step_accuracy(groups)
-    assert abs(fit["acc_step"] - 0.8) < 1e-6 and fit["rmse"] < 1e-6
-    assert fit_step_accuracy({"2": {"pass_ratio@N": 0.5}}) is None
+    # exact per-step accuracy 0.8: 25 samples per problem, 20 right at 1 step and 16 = 25 * 0.8**2 at 2
+    pts = [(s, 20 if s == 1 else 16, 25) for s in (1, 2) for _ in range(50)]
+    fit = fit_step_accuracy(pts)
+    assert abs(fit["acc_step"] - 0.8) < 1e-4 and fit["rmse"] < 1e-4
+    assert fit_step_accuracy([(2, 0, 4)]) is None

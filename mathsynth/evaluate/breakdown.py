@@ -17,10 +17,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from mathsynth.evaluate.errors import ERROR_TYPES, fit_step_accuracy, record_error_counts
 from mathsynth.evaluate.metrics import ks_for, maj_at_k, pass_at_k
+from mathsynth.stats import BOOTSTRAP_RESAMPLES, bootstrap_means, percentile_interval, wilson
 
-__all__ = ["BREAKDOWNS", "problem_metrics", "compute_metrics"]
+__all__ = ["BREAKDOWNS", "SMALL_CELL", "problem_metrics", "compute_metrics"]
+
+#: A cell with fewer problems than this is flagged ``small_cell``: its interval is wide (at 30
+#: problems a 50% accuracy is +-17 points) and it should not be read on its own.
+SMALL_CELL = 30
+CI_METHOD = {"pass@1": "wilson", "pass@N": "wilson", "pass_ratio@N": "bootstrap", "pass@k": "bootstrap",
+             "maj@k": "bootstrap", "bootstrap": {"over": "problems", "resamples": BOOTSTRAP_RESAMPLES, "seed": 0,
+                                                 "interval": "percentile"}}
 
 #: Output section -> meta field it groups by. A section appears only when some record has a
 #: non-null value for the field; records without one are grouped under ``"unknown"``.
@@ -65,6 +75,8 @@ def problem_metrics(record: Mapping[str, Any], ks: Sequence[int]) -> dict[str, A
         "no_answer": sum(1 for e in extracted if e is None),
         "greedy": None if greedy is None else float(bool(greedy.get("verdict"))),
         "greedy_no_answer": None if greedy is None else float(greedy.get("extracted") is None),
+        "truncated": sum(1 for f in record.get("finish_reasons") or [] if f == "length"),
+        "greedy_truncated": None if greedy is None else float(greedy.get("finish_reason") == "length"),
         "errors": record_error_counts(record),
     }
 
@@ -87,12 +99,33 @@ def _aggregate(per: list[dict[str, Any]], ks: Sequence[int], use_greedy: bool) -
         "maj@k": {str(k): _mean(p["maj@k"][str(k)] for p in per) for k in ks},
         "no_answer_rate": sum(p["no_answer"] for p in per) / sum(ns),
     }
+    out["truncated_rate"] = sum(p["truncated"] for p in per) / sum(ns)
     if use_greedy:
         out["greedy_no_answer_rate"] = _mean(p["greedy_no_answer"] for p in per)
+        out["greedy_truncated_rate"] = _mean(p["greedy_truncated"] for p in per)
+    out["ci95"] = _intervals(per, ks, use_greedy)
+    out["ci_method"] = CI_METHOD
+    out["small_cell"] = len(per) < SMALL_CELL
     if all(p.get("errors") is not None for p in per):
         # Shares of all samples: calculation / reasoning errors, no answer, correct (they sum to 1).
         out["errors"] = {t: sum(p["errors"][t] for p in per) / sum(ns) for t in ERROR_TYPES}
     return out
+
+
+def _intervals(per: list[dict[str, Any]], ks: Sequence[int], use_greedy: bool) -> dict[str, Any]:
+    """95% intervals: Wilson for the 0/1 per-problem metrics, a seeded bootstrap over problems for
+    the sample averages (one set of resamples for all of them)."""
+    n = len(per)
+    first = int(round(sum(p["greedy" if use_greedy else "first"] for p in per)))
+    cols = [[p["pass_ratio@N"] for p in per]]
+    cols += [[p["pass@k"][str(k)] for p in per] for k in ks]
+    cols += [[p["maj@k"][str(k)] for p in per] for k in ks]
+    dist = bootstrap_means(np.array(cols).T)
+    ci = [list(percentile_interval(dist[:, j])) for j in range(dist.shape[1])]
+    m = len(ks)
+    return {"pass@1": list(wilson(first, n)), "pass@N": list(wilson(int(sum(p["pass@N"] for p in per)), n)),
+            "pass_ratio@N": ci[0], "pass@k": {str(k): ci[1 + i] for i, k in enumerate(ks)},
+            "maj@k": {str(k): ci[1 + m + i] for i, k in enumerate(ks)}}
 
 
 def _group_order(name: str) -> tuple[int, float, str]:
@@ -155,5 +188,6 @@ def compute_metrics(records: Iterable[Mapping[str, Any]], ks: Sequence[int] | No
             groups["unknown" if value is None else str(value)].append(p)
         result[section] = {g: _aggregate(groups[g], ks, use_greedy) for g in sorted(groups, key=_group_order)}
     if "by_steps" in result:
-        result["step_fit"] = fit_step_accuracy(result["by_steps"])
+        result["step_fit"] = fit_step_accuracy([(meta.get("steps"), p["c"], p["n"])
+                                                for meta, p in zip(metas, per, strict=True)])
     return result

@@ -9,15 +9,22 @@ steps. The arithmetic is judged by the one step checker in :mod:`mathsynth.gradi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from mathsynth.grading import check_steps
+from mathsynth.stats import step_accuracy_fit
 
-ERROR_TYPES = ("correct", "calculation", "reasoning", "no_answer")
+ERROR_TYPES = ("correct", "calculation", "reasoning", "truncated", "no_answer")
 
 
-def classify(completion: str | None, verdict: bool, extracted: str | None) -> str:
-    """One sample's type: correct, no_answer, calculation (a wrong arithmetic step) or reasoning.
+def classify(completion: str | None, verdict: bool, extracted: str | None,
+             finish_reason: str | None = None) -> str:
+    """One sample's type: correct, truncated (cut off at the token limit), no_answer, calculation (a
+    wrong arithmetic step) or reasoning (every step right, the answer wrong).
+
+    A wrong completion that hit the token limit is "truncated" whatever it computed: a cut-off
+    ramble says nothing about the model's reasoning, and counting it as a reasoning error would
+    inflate that share for models that talk too long.
 
     >>> classify("6 * 7 = 42. The answer is: 42.", True, "42")
     'correct'
@@ -27,9 +34,13 @@ def classify(completion: str | None, verdict: bool, extracted: str | None) -> st
     'reasoning'
     >>> classify("I am not sure.", False, None)
     'no_answer'
+    >>> classify("First, 6 + 7 = 13, then we add 13 and", False, None, "length")
+    'truncated'
     """
     if verdict:
         return "correct"
+    if finish_reason == "length":
+        return "truncated"
     if extracted is None:
         return "no_answer"
     return "calculation" if not check_steps(completion or "").ok else "reasoning"
@@ -40,50 +51,42 @@ def record_error_counts(record: Mapping) -> dict[str, int] | None:
 
     >>> record_error_counts({"completions": ["2+2=5. The answer is: 5.", "The answer is: 4."],
     ...                      "verdicts": [False, True], "extracted": ["5", "4"]})
-    {'correct': 1, 'calculation': 1, 'reasoning': 0, 'no_answer': 0}
+    {'correct': 1, 'calculation': 1, 'reasoning': 0, 'truncated': 0, 'no_answer': 0}
     """
     comps = record.get("completions")
     if comps is None:
         return None
+    reasons = record.get("finish_reasons") or [None] * len(comps)
     counts = dict.fromkeys(ERROR_TYPES, 0)
-    for comp, verdict, extracted in zip(comps, record["verdicts"], record["extracted"], strict=False):
-        counts[classify(comp, bool(verdict), extracted)] += 1
+    for comp, verdict, extracted, reason in zip(comps, record["verdicts"], record["extracted"], reasons,
+                                                strict=False):
+        counts[classify(comp, bool(verdict), extracted, reason)] += 1
     return counts
 
 
-def fit_step_accuracy(by_steps: Mapping[str, Mapping], metric: str = "pass_ratio@N") -> dict | None:
-    """Least-squares fit of Acc_final(s) = a ** s over step-count groups, weighted by problems.
+def fit_step_accuracy(per_problem: Sequence[tuple[int, int, int]], metric: str = "pass_ratio@N") -> dict | None:
+    """The step law Acc_final = Acc_step ** s fitted by binomial maximum likelihood over
+    per-problem ``(steps, correct samples, samples)`` counts, with a bootstrap interval over problems
+    (:func:`mathsynth.stats.step_accuracy_fit`). Also returns the observed accuracy per step count
+    (``by_steps``) and the fit's RMSE against it, weighted by problems. None when nothing is correct
+    (no estimate: shown as "—", never 0) or no problem has a step count.
 
-    Uses PassRatio@N (the mean accuracy of all N samples, the least noisy per-group estimate).
-    None when fewer than two numeric step groups exist.
-
-    >>> groups = {str(s): {"pass_ratio@N": 0.9 ** s, "n_problems": 10} for s in (2, 3, 5)}
-    >>> round(fit_step_accuracy(groups)["acc_step"], 4)
-    0.9
+    >>> pts = [(s, 9 if s == 1 else 8, 10) for s in (1, 2) for _ in range(20)]
+    >>> f = fit_step_accuracy(pts)
+    >>> round(f["acc_step"], 3), f["method"], f["by_steps"]
+    (0.896, 'binomial-mle', {'1': 0.9, '2': 0.8})
+    >>> fit_step_accuracy([(2, 0, 4), (3, 0, 4)]) is None
+    True
     """
-    points = []
-    for key, g in by_steps.items():
-        try:
-            s = int(key)
-        except ValueError:
-            continue
-        if s >= 1 and g.get(metric) is not None:
-            points.append((s, float(g[metric]), int(g.get("n_problems", 1))))
-    if len(points) < 2:
+    pts = [(int(s), int(c), int(n)) for s, c, n in per_problem if s is not None and int(s) >= 1 and n]
+    fit = step_accuracy_fit([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]) if pts else None
+    if fit is None:
         return None
-
-    def loss(a: float) -> float:
-        return sum(w * (acc - a ** s) ** 2 for s, acc, w in points)
-
-    lo, hi = 0.0, 1.0
-    ratio = (math.sqrt(5) - 1) / 2
-    for _ in range(80):  # golden-section search: the loss is unimodal in a on [0, 1] for these data
-        m1, m2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if loss(m1) <= loss(m2):
-            hi = m2
-        else:
-            lo = m1
-    a = (lo + hi) / 2
-    total = sum(w for _, _, w in points)
-    return {"acc_step": a, "metric": metric, "rmse": math.sqrt(loss(a) / total),
-            "by_steps": {str(s): acc for s, acc, _ in sorted(points)}}
+    groups: dict[int, list[float]] = {}
+    for s, c, n in pts:
+        groups.setdefault(s, []).append(c / n)
+    obs = {s: sum(v) / len(v) for s, v in sorted(groups.items())}
+    a = fit["acc_step"]
+    sq = sum(len(groups[s]) * (acc - a ** s) ** 2 for s, acc in obs.items())
+    return {**fit, "metric": metric, "rmse": math.sqrt(sq / len(pts)),
+            "by_steps": {str(s): round(acc, 6) for s, acc in obs.items()}}
