@@ -78,7 +78,9 @@ def test_exact_and_near_duplicates_caught():
     assert d.add("x2", "   " + q.upper().replace(" ", " \n ")) == "exact:b0"
     assert d.add("x3", q.replace("Saturday", "Sunday")) == "near:b0"  # one word changed
     assert d.add("x4", BASE[1].replace("storm", "hailstorm")) == "near:b1"
-    assert d.add("x5", BASE[2].replace("157", "175")) == "near:b2"  # one number changed
+    assert d.add("x5", BASE[2].replace("157", "175")) is None  # one number changed: a number variant, kept
+    assert Deduper(keep_number_variants=False).add_many(["b2", "x5"], [BASE[2], BASE[2].replace("157", "175")]) \
+        == [None, "near:b2"]
     assert d.stats == {"seen": 9, "kept": 4, "exact": 2, "near": 3}
     assert len(d) == 4
 

@@ -191,3 +191,25 @@ def test_kill_mid_training_then_resume_reaches_the_same_step_count(tmp_path):
     assert summary["global_step"] == 4 and summary["resumed_from"].startswith("checkpoint-")
     steps = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+
+
+def test_four_percent_warmup_starts_below_the_peak_learning_rate(tmp_path):
+    # warmup_ratio reaches transformers as warmup_steps < 1, which transformers >= 5 reads as a ratio
+    # (4.x read it as zero steps: the paper's 4% warmup silently vanished); pyproject pins >= 5.
+    import torch
+    from transformers import get_scheduler
+
+    from mathsynth.train.trainer import _sft_args
+
+    args = _sft_args(TrainConfig(data="x.jsonl", warmup_ratio=0.04, learning_rate=2e-5, out=str(tmp_path)), tmp_path)
+    assert args.get_warmup_steps(100) == 4
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-5)
+    sched = get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.get_warmup_steps(100),
+                          num_training_steps=100)
+    opt.step()
+    sched.step()
+    assert sched.get_last_lr()[0] == pytest.approx(2e-5 / 4)   # step 1 of 4 warmup steps
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    assert sched.get_last_lr()[0] == pytest.approx(2e-5)       # the peak after the warmup

@@ -296,6 +296,13 @@ def load_benchmark(name_or_path: str, split: str = "test", limit: int | None = N
     info, split = resolve(name_or_path, split)
     if info is None:
         return load_problems(str(name_or_path).strip(), split=split, limit=limit)
+    if split in info.subsets:  # a derived split: filter the whole base split, then apply the limit
+        probs = [p for p in _load_registered(info, split) if info.keeps(split, p.meta)]
+        return probs if limit is None else probs[:limit]
+    return _load_registered(info, split, limit)
+
+
+def _load_registered(info: BenchmarkInfo, split: str, limit: int | None = None) -> list[Problem]:
     if info.builtin:
         return load_problems(info.local_path(split), split=split, limit=limit, fmt=info.format,
                              benchmark=info.name)
@@ -307,9 +314,10 @@ def load_benchmark(name_or_path: str, split: str = "test", limit: int | None = N
         path = info.local_path(split, root)
         if not path.is_file():
             raise MathsynthError(f"benchmark '{info.name}' split '{split}': file not found: {path} "
-                                 f"({DATA_DIR_ENV}={root}; expected {info.directory}/{info.files[split]} "
+                                 f"({DATA_DIR_ENV}={root}; expected {info.directory}/"
+                                 f"{info.files[info.base_split(split)]} "
                                  "inside it)")
         return load_problems(path, split=split, limit=limit, fmt=info.format, benchmark=info.name)
-    rows, label = hub.load_rows(info.name, split)
+    rows, label = hub.load_rows(info.name, info.base_split(split))
     return _parse(((i, row) for i, row in enumerate(rows, start=1)), label, info.format, info.name,
                   split, limit)

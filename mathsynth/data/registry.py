@@ -25,7 +25,10 @@ class BenchmarkInfo:
     ``name``, ``splits``, ``description`` and ``source`` describe it; ``directory`` and ``files`` say
     where its local JSONL files live (``files`` maps split -> file name inside ``directory``);
     ``format`` selects the row parser (``"gsm8k"``, ``"math"`` or ``"plain"`` question/answer rows);
-    ``builtin`` marks data shipped inside the package.
+    ``builtin`` marks data shipped inside the package. ``subsets`` defines derived splits: split ->
+    (base split, integer meta field, lowest, highest), e.g. ASDiv's ``grade1-3`` is the rows of its
+    ``test`` file whose ``grade`` is 1 to 3; problems keep their ids, so a subset of a test set is still
+    recognised as test data by decontamination.
 
     >>> info = get_benchmark("gsm8k")
     >>> info.splits, info.local_path("test", "/data").as_posix()
@@ -40,10 +43,32 @@ class BenchmarkInfo:
     files: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     format: str = "plain"
     builtin: bool = False
+    subsets: dict[str, tuple[str, str, int, int]] = field(default_factory=dict, compare=False, hash=False)
+
+    def base_split(self, split: str) -> str:
+        """The split whose file holds ``split`` (itself unless ``split`` is a derived subset).
+
+        >>> get_benchmark("asdiv").base_split("grade1-3"), get_benchmark("asdiv").base_split("test")
+        ('test', 'test')
+        """
+        return self.subsets[split][0] if split in self.subsets else split
+
+    def keeps(self, split: str, meta: dict) -> bool:
+        """Whether a problem with ``meta`` belongs to ``split`` (always true for a plain split).
+
+        >>> get_benchmark("asdiv").keeps("grade1-3", {"grade": 2}), get_benchmark("asdiv").keeps("grade1-3", {"grade": 5})
+        (True, False)
+        """
+        if split not in self.subsets:
+            return True
+        _, fld, lo, hi = self.subsets[split]
+        value = meta.get(fld)
+        return isinstance(value, int) and lo <= value <= hi
 
     def local_path(self, split: str, data_dir: str | os.PathLike | None = None) -> Path:
         """Path of ``split``'s file: inside the package for built-ins, else under ``data_dir``."""
         self.check_split(split)
+        split = self.base_split(split)
         if self.builtin:
             return _PACKAGE_DIR / self.files[split]
         if data_dir is None:
@@ -81,9 +106,11 @@ _BENCHMARKS: dict[str, BenchmarkInfo] = {
             description="1,000 one-unknown arithmetic word problems with structural variations.",
             source="Patel et al. 2021, github.com/arkilpatel/SVAMP; hub: ChilleD/SVAMP (train+test)"),
         BenchmarkInfo(
-            name="asdiv", splits=("test",), directory="asdiv", format="plain",
+            name="asdiv", splits=("test", "grade1-3", "grade4-6"), directory="asdiv", format="plain",
             files={"test": "asdiv.jsonl"},
-            description="2,159 diverse elementary word problems whose answer is a single number.",
+            subsets={"grade1-3": ("test", "grade", 1, 3), "grade4-6": ("test", "grade", 4, 6)},
+            description="2,159 diverse elementary word problems whose answer is a single number "
+                        "(subsets by school grade: grade1-3 1,318, grade4-6 841).",
             source="Miao et al. 2020, github.com/chaochun/nlu-asdiv-dataset; hub: EleutherAI/asdiv"),
         BenchmarkInfo(
             name="demo", splits=("test",), directory="", format="plain", builtin=True,

@@ -12,12 +12,15 @@ from pathlib import Path
 from mathsynth.errors import InputError, MathsynthError
 from mathsynth.evaluate.records import REQUIRED_KEYS, graded_fields
 from mathsynth.evaluate.runner import finish_metrics
+from mathsynth.grading import truncated_flags
 from mathsynth.io import atomic_write_jsonl, read_jsonl
 
 
 def regrade(run_dir: str | Path, *, rules: list[str] | None = None, workers: int | None = None,
-            timeout: float = 5.0) -> dict:
+            timeout: float = 5.0, truncated_fallback: bool | None = None) -> dict:
     """Re-extract and re-grade every completion in ``run_dir``/samples.jsonl; return new metrics.
+
+    ``rules`` and ``truncated_fallback`` default to the run's own settings (config.json).
 
     >>> regrade("runs/demo")  # doctest: +SKIP
     """
@@ -35,13 +38,18 @@ def regrade(run_dir: str | Path, *, rules: list[str] | None = None, workers: int
     config: dict = {}
     if (run_dir / "config.json").exists():
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("config", {})
+    rules = rules if rules is not None else config.get("rules")
+    fallback = truncated_fallback if truncated_fallback is not None else bool(config.get("truncated_fallback"))
     with Grader(workers=workers, timeout=timeout) as grader:
         for rec in records:
             items = [(rec["gold"], t) for t in rec["completions"]]
+            reasons = list(rec.get("finish_reasons") or [None] * len(items))
             g = rec.get("greedy")
             if g:
                 items.append((rec["gold"], g["completion"]))
-            res = grader.grade_many(items, benchmark=rec.get("benchmark"), rules=rules)
+                reasons.append(g.get("finish_reason"))
+            res = grader.grade_many(items, benchmark=rec.get("benchmark"), rules=rules,
+                                    truncated=truncated_flags(reasons, fallback))
             n = len(rec["completions"])
             rec.update(graded_fields(res[:n]))
             if g:

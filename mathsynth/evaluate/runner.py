@@ -18,6 +18,7 @@ from mathsynth.errors import MathsynthError
 from mathsynth.evaluate.metrics import compute_metrics
 from mathsynth.evaluate.records import build_record, has_failures
 from mathsynth.formats import get_format
+from mathsynth.grading import truncated_flags
 from mathsynth.io import JsonlAppender, atomic_write_json, atomic_write_jsonl, read_jsonl, run_manifest
 from mathsynth.progress import progress_bar
 
@@ -153,9 +154,12 @@ def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt,
             greqs = [GenerationRequest(p.id, greedy, **pr) for p, pr in zip(todo, prompts, strict=True)]
             gcomps = [c[0] for c in generator.generate(greqs, progress=tick)]
         items = [(p.answer, c.text) for p, cs in zip(todo, comps, strict=True) for c in cs]
+        reasons = [c.finish_reason for cs in comps for c in cs]
         if gcomps:
             items += [(p.answer, c.text) for p, c in zip(todo, gcomps, strict=True)]
-        results = grader.grade_many(items, benchmark=todo[0].meta.get("benchmark"))
+            reasons += [c.finish_reason for c in gcomps]
+        results = grader.grade_many(items, benchmark=todo[0].meta.get("benchmark"), rules=cfg.rules,
+                                    truncated=truncated_flags(reasons, cfg.truncated_fallback))
         pos = 0
         for i, (p, pr, cs) in enumerate(zip(todo, prompts, comps, strict=True)):
             res = results[pos:pos + len(cs)]
@@ -173,6 +177,8 @@ def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: flo
                    new_tokens: int | None = None, backend_stats: dict | None = None) -> dict:
     """Compute metrics over records and write DIR/metrics.json atomically."""
     metrics = compute_metrics(records)
+    if float(config.get("temperature") or 0) == 0 and not config.get("greedy_first"):
+        _label_greedy(metrics)  # temperature 0: every sample is the greedy answer
     comp_tokens = sum(sum(r.get("completion_tokens") or []) for r in records)
     reasons: dict[str, int] = {}
     for r in records:
@@ -189,3 +195,9 @@ def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: flo
         metrics["run"]["tokens_this_run"] = new_tokens
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _label_greedy(metrics: dict) -> None:
+    for cell in [metrics["overall"], *(g for sec in ("by_level", "by_subject", "by_steps")
+                                       for g in (metrics.get(sec) or {}).values())]:
+        cell["pass@1_source"] = "greedy"

@@ -24,7 +24,7 @@ from mathsynth.grading.extract import (
     extract_with_rule,
     rules_for,
 )
-from mathsynth.grading.grader import Grader, GradeResult, grade, is_equivalent
+from mathsynth.grading.grader import Grader, GradeResult, grade, is_equivalent, truncated_flags
 from mathsynth.grading.steps import Step, StepReport, check_steps, find_steps
 
 __all__ = [
@@ -43,4 +43,5 @@ __all__ = [
     "grade",
     "is_equivalent",
     "rules_for",
+    "truncated_flags",
 ]

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from mathsynth.errors import MathsynthError
+from mathsynth.grading.answers import reduce_answer
 
 __all__ = [
     "BENCHMARK_RULES",
@@ -194,7 +195,7 @@ def _rule_answer_is(text: str) -> str | None | object:
     ans = _clean(taken)  # type: ignore[arg-type]
     if ans and find_boxed(ans) is _VETO:  # "The answer is $\boxed{" (cut off)
         return _VETO
-    return ans
+    return reduce_answer(ans) if ans else ans
 
 
 def _rule_gsm8k_hash(text: str) -> str | None:
@@ -202,14 +203,16 @@ def _rule_gsm8k_hash(text: str) -> str | None:
     if pos < 0:
         return None
     line = text[pos + 4:].split("\n", 1)[0]
-    return _clean(line)
+    ans = _clean(line)
+    return reduce_answer(ans) if ans else ans
 
 
 def _rule_boxed(text: str) -> str | None | object:
     found = find_boxed(text)
     if found is None or found is _VETO:
         return found
-    return _clean(found)
+    ans = _clean(found)  # type: ignore[arg-type]
+    return reduce_answer(ans) if ans else ans
 
 
 _NUMBER = re.compile(
@@ -277,11 +280,19 @@ def _check_rules(rules: Sequence[str]) -> tuple[str, ...]:
     return tuple(rules)
 
 
+#: Rules that read an explicit final-answer statement. A completion cut off at the token limit is
+#: graded by these alone: its last number is wherever the text happened to stop, not an answer.
+FINAL_STATEMENT_RULES = frozenset({"answer_is", "gsm8k_hash", "boxed"})
+
+
 def extract_with_rule(response: str, benchmark: str | None = None,
-                      rules: Sequence[str] | None = None) -> tuple[str | None, str | None]:
+                      rules: Sequence[str] | None = None, *, truncated: bool = False
+                      ) -> tuple[str | None, str | None]:
     """Extract the final answer and the name of the rule that fired; ``(None, None)`` if none did.
 
-    ``rules`` overrides the benchmark's default order (:func:`rules_for`).
+    ``rules`` overrides the benchmark's default order (:func:`rules_for`). ``truncated``: the
+    completion stopped at the token limit, so only a final-answer statement ("The answer is",
+    ``####``, a closed ``\boxed{}``: :data:`FINAL_STATEMENT_RULES`) counts, never the last number.
 
     >>> extract_with_rule("So 2+3=5. The answer is: $5$.")
     ('5', 'answer_is')
@@ -293,10 +304,16 @@ def extract_with_rule(response: str, benchmark: str | None = None,
     ('1234', 'last_number')
     >>> extract_with_rule(r"The answer is \\boxed{")  # cut off while writing the answer
     (None, None)
+    >>> extract_with_rule("First 12 + 30 = 42, then 42 * 3", truncated=True)  # cut off mid-ramble
+    (None, None)
+    >>> extract_with_rule("12 + 30 = 42. The answer is: 42. Also", truncated=True)
+    ('42', 'answer_is')
     """
     if not isinstance(response, str) or not response:
         return None, None
     order = rules_for(benchmark) if rules is None else _check_rules(rules)
+    if truncated:
+        order = tuple(r for r in order if r in FINAL_STATEMENT_RULES)
     for name in order:
         found = RULES[name](response)
         if found is _VETO:
@@ -307,7 +324,7 @@ def extract_with_rule(response: str, benchmark: str | None = None,
 
 
 def extract_answer(response: str, benchmark: str | None = None,
-                   rules: Sequence[str] | None = None) -> str | None:
+                   rules: Sequence[str] | None = None, *, truncated: bool = False) -> str | None:
     """Extract the final answer from a model response (see :func:`extract_with_rule`).
 
     >>> extract_answer("First 3/4 of it... The answer is 42")
@@ -317,4 +334,4 @@ def extract_answer(response: str, benchmark: str | None = None,
     >>> extract_answer("no digits here") is None
     True
     """
-    return extract_with_rule(response, benchmark, rules)[0]
+    return extract_with_rule(response, benchmark, rules, truncated=truncated)[0]

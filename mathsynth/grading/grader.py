@@ -14,7 +14,17 @@ from mathsynth.grading.equivalence import answer_key, fast_verdict, normalize, p
 from mathsynth.grading.extract import extract_with_rule
 from mathsynth.grading.pool import WorkerPool
 
-__all__ = ["GradeResult", "Grader", "grade", "is_equivalent"]
+__all__ = ["GradeResult", "Grader", "grade", "is_equivalent", "truncated_flags"]
+
+
+def truncated_flags(finish_reasons: Sequence[str | None], fallback: bool = False) -> list[bool]:
+    """Which completions to grade as cut off: finish reason "length" (the token limit), unless
+    ``fallback`` asks for the old behaviour (the last number counts even in a cut-off text).
+
+    >>> truncated_flags(["stop", "length", None]), truncated_flags(["length"], fallback=True)
+    ([False, True, False], [False])
+    """
+    return [not fallback and r == "length" for r in finish_reasons]
 
 
 @dataclass(frozen=True)
@@ -174,10 +184,13 @@ class Grader:
         return self._verdicts([(g, p) for g, p in pairs])
 
     def grade_many(self, items: Sequence[tuple[str, str]], benchmark: str | None = None,
-                   rules: Sequence[str] | None = None) -> list[GradeResult]:
+                   rules: Sequence[str] | None = None, *, truncated: Sequence[bool] | None = None
+                   ) -> list[GradeResult]:
         """Grade ``(gold, response)`` pairs: extract each answer, then judge it.
 
         ``rules`` overrides the benchmark's extraction order (see :func:`extract_with_rule`).
+        ``truncated[i]``: response i stopped at the token limit, so it needs a final-answer
+        statement (no last-number fallback); see :func:`truncated_flags`.
 
         >>> with Grader(workers=1) as g:
         ...     g.grade_many([("\\\\frac{1}{2}", "so $\\\\boxed{0.5}$")], benchmark="math")[0]
@@ -185,7 +198,11 @@ class Grader:
         """
         if len(items) >= 256:  # one worker boots (~0.5 s) while this process extracts and
             self._pool.start(1)  # triages; more start as math-verify tasks queue up (pool.pump)
-        extracted = [extract_with_rule(resp, benchmark, rules) for _, resp in items]
+        if truncated is not None and len(truncated) != len(items):
+            raise ValueError(f"grade_many: {len(truncated)} truncated flags for {len(items)} items")
+        flags = truncated if truncated is not None else [False] * len(items)
+        extracted = [extract_with_rule(resp, benchmark, rules, truncated=bool(t))
+                     for (_, resp), t in zip(items, flags, strict=True)]
         verdicts = self._verdicts([(gold, ans) for (gold, _), (ans, _) in zip(items, extracted,
                                                                               strict=True)])
         return [GradeResult(correct=v, extracted=ans, rule=rule, key=answer_key(ans)

@@ -7,7 +7,12 @@ is left out unless named). A text is contaminated when
 1. it shares at least ``ngram_threshold`` hashed word 13-grams (over :func:`normalize_text` words) with
    one test question (texts shorter than 13 words count as one shingle, so a short question copied
    verbatim is caught too) -- a sorted numpy array lookup, ~1M questions/min on one core; or
-2. (``use_embeddings=True``) the cosine similarity of its all-MiniLM-L6-v2 embedding with a test
+2. it is a *number variant* of a test question: with every number masked (:func:`mask_numbers`), at
+   least ``variant_fraction`` (0.5) of its word 13-grams occur in one test question. A test problem
+   with its numbers changed (what the symbolic generator and the change-numbers prompt produce from a
+   test seed) shares no unmasked 13-gram when every 13-word window holds a number, so the plain rule
+   misses it; the masked rule needs a majority of grams, not one, because masked text is more generic;
+3. (``use_embeddings=True``) the cosine similarity of its all-MiniLM-L6-v2 embedding with a test
    question's is ``>= embed_threshold`` (0.9). The test-set embeddings are cached under
    ``cache_dir()/decontam/``. Cost: ~170 short questions/s on 2 CPU cores in bf16 (fp32 sentence-transformers
    managed 70-90/s), hence the prefilter below; a GPU (``device="cuda"``) or the n-gram path only
@@ -46,7 +51,7 @@ from mathsynth.data.registry import data_dir
 from mathsynth.errors import MathsynthError
 from mathsynth.synth.decontam_embed import EMBED_MODEL, Embedder, embed_texts, load_embedder
 from mathsynth.synth.decontam_prefilter import ContentPrefilter, content_tokens
-from mathsynth.synth.dedup import normalize_text, shingle_hashes
+from mathsynth.synth.dedup import mask_numbers, normalize_text, shingle_hashes
 
 # the embedding and prefilter helpers are re-exported: callers import them from here
 __all__ = ["EMBED_MODEL", "ContentPrefilter", "Decontaminator", "Embedder", "Match", "content_tokens",
@@ -82,7 +87,7 @@ class Decontaminator:
                  batch_size: int = 32, cache: bool = True, prefilter: bool = True,
                  prefilter_min_shared: int = 3, prefilter_number_ratio: float = 0.6,
                  prefilter_word_ratio: float = 0.2, prefilter_ratio: float = 0.4,
-                 prefilter_common: float = 0.02, precision: str = "auto"):
+                 prefilter_common: float = 0.02, precision: str = "auto", variant_fraction: float = 0.5):
         if benchmarks is None:
             benchmarks = [b.name for b in list_benchmarks() if b.name != "demo"]
         self.ngram, self.ngram_threshold = ngram, max(1, int(ngram_threshold))
@@ -94,11 +99,10 @@ class Decontaminator:
         if self.skipped:
             warnings.warn("decontamination skips " + "; ".join(f"{k}: {v}" for k, v in self.skipped.items()),
                           stacklevel=2)
-        # n-gram table: sorted unique (gram hash, test index) pairs
-        h, doc = shingle_hashes([normalize_text(q) for q in self.test_questions], ngram, "word")
-        pairs = np.unique(np.stack((h, doc.astype(np.uint64)), axis=1), axis=0) if len(h) else \
-            np.zeros((0, 2), dtype=np.uint64)
-        self._gram_keys, self._gram_docs = pairs[:, 0].copy(), pairs[:, 1].astype(np.int64)
+        self.variant_fraction = variant_fraction
+        norms = [normalize_text(q) for q in self.test_questions]
+        self._grams = _gram_table(norms, ngram)
+        self._masked = _gram_table([mask_numbers(n) for n in norms], ngram)
         self.prefilter_enabled = prefilter
         self.prefilter_index = ContentPrefilter(self.test_questions, min_shared=prefilter_min_shared,
                                                 number_ratio=prefilter_number_ratio,
@@ -113,23 +117,26 @@ class Decontaminator:
         ids: list[str] = []
         questions: list[str] = []
         root = data_dir()
+        seen: set[str] = set()
         for name in benchmarks:
-            info = get_benchmark(name)
-            if "test" not in info.splits:
-                self.skipped[info.name] = "no test split"
+            # "name" means its test split; "name:split" (e.g. a development split) names another
+            info = get_benchmark(name.split(":", 1)[0])
+            split = name.split(":", 1)[1].strip() if ":" in name else "test"
+            label = info.name if split == "test" else f"{info.name}:{split}"
+            if split not in info.splits:
+                self.skipped[label] = f"no {split} split"
                 continue
             if not info.builtin:
-                path = info.local_path("test", root) if root is not None else None
+                path = info.local_path(split, root) if root is not None else None
                 if path is None or not path.exists():
-                    self.skipped[info.name] = f"data missing ({path or '$MATHSYNTH_DATA_DIR unset'})"
+                    self.skipped[label] = f"data missing ({path or '$MATHSYNTH_DATA_DIR unset'})"
                     continue
             try:
-                probs = load_benchmark(info.name, "test")
+                probs = load_benchmark(info.name, split)
             except MathsynthError as e:
-                self.skipped[info.name] = str(e)
+                self.skipped[label] = str(e)
                 continue
-            self.benchmarks.append(info.name)
-            seen: set[str] = set()
+            self.benchmarks.append(label)
             for p in probs:
                 if p.question in seen:  # math500 repeats math problems under other ids: keep first
                     continue
@@ -203,33 +210,28 @@ class Decontaminator:
         return self.check_many([text])[0]
 
     def check_ngrams(self, texts: Sequence[str]) -> list[Match | None]:
-        """The n-gram path alone (fast, no model)."""
+        """The n-gram paths alone (fast, no model): shared 13-grams, then masked-number variants.
+
+        >>> from mathsynth.data import load_benchmark
+        >>> dc = Decontaminator(["demo"], use_embeddings=False)
+        >>> q = load_benchmark("demo")[1].question
+        >>> m = dc.check_ngrams([q.replace("18", "21").replace("30", "35")])[0]
+        >>> m.kind, m.test_id
+        ('number-variant', 'demo/demo-02')
+        """
         out: list[Match | None] = [None] * len(texts)
-        if not texts or not len(self._gram_keys):
+        if not texts:
             return out
-        h, doc = shingle_hashes([normalize_text(t) for t in texts], self.ngram, "word")
-        # distinct grams per text
-        hd = np.unique(np.stack((doc.astype(np.uint64), h), axis=1), axis=0)
-        doc, h = hd[:, 0].astype(np.int64), hd[:, 1]
-        total = np.bincount(doc, minlength=len(texts))
-        lo = np.searchsorted(self._gram_keys, h, side="left")
-        hi = np.searchsorted(self._gram_keys, h, side="right")
-        hit = np.flatnonzero(hi > lo)
-        if not len(hit):
-            return out
-        # expand (text, test) pairs for every shared gram
-        counts = hi[hit] - lo[hit]
-        rows = np.repeat(doc[hit], counts)
-        pos = np.repeat(lo[hit] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-        tests = self._gram_docs[pos]
-        pair, n = np.unique(np.stack((rows, tests), axis=1), axis=0, return_counts=True)
-        for (r, t), c in zip(pair.tolist(), n.tolist(), strict=True):
-            if c < self.ngram_threshold:
-                continue
-            prev = out[r]
-            score = c / max(1, int(total[r]))
-            if prev is None or score > prev.score:
+        norms = [normalize_text(t) for t in texts]
+        for r, t, score in _gram_hits(self._grams, norms, self.ngram, 1, self.ngram_threshold):
+            if out[r] is None or score > out[r].score:
                 out[r] = Match("ngram", self.test_ids[t], round(score, 4))
+        rest = [i for i, m in enumerate(out) if m is None]
+        masked = [mask_numbers(norms[i]) for i in rest]
+        for r, t, score in _gram_hits(self._masked, masked, self.ngram, self.variant_fraction, 1):
+            i = rest[r]
+            if out[i] is None or score > out[i].score:
+                out[i] = Match("number-variant", self.test_ids[t], round(score, 4))
         return out
 
     def check_embeddings(self, texts: Sequence[str], chunk: int = 4096) -> list[Match | None]:
@@ -261,3 +263,36 @@ class Decontaminator:
             for i, m in zip(rest, self.check_embeddings([texts[i] for i in rest]), strict=True):
                 out[i] = m
         return out
+
+
+def _gram_table(norms: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique (gram hash, test index) pairs of normalized texts, as two arrays."""
+    h, doc = shingle_hashes(norms, ngram, "word")
+    pairs = np.unique(np.stack((h, doc.astype(np.uint64)), axis=1), axis=0) if len(h) else \
+        np.zeros((0, 2), dtype=np.uint64)
+    return pairs[:, 0].copy(), pairs[:, 1].astype(np.int64)
+
+
+def _gram_hits(table: tuple[np.ndarray, np.ndarray], norms: list[str], ngram: int, min_fraction: float,
+               min_count: int):
+    """Yield (text index, test index, fraction of the text's grams found in that test question) for
+    pairs sharing at least ``min_count`` distinct grams and at least ``min_fraction`` of them."""
+    keys, docs = table
+    if not norms or not len(keys):
+        return
+    h, doc = shingle_hashes(norms, ngram, "word")
+    hd = np.unique(np.stack((doc.astype(np.uint64), h), axis=1), axis=0)  # distinct grams per text
+    doc, h = hd[:, 0].astype(np.int64), hd[:, 1]
+    total = np.bincount(doc, minlength=len(norms))
+    lo = np.searchsorted(keys, h, side="left")
+    hi = np.searchsorted(keys, h, side="right")
+    hit = np.flatnonzero(hi > lo)
+    if not len(hit):
+        return
+    counts = hi[hit] - lo[hit]  # expand (text, test) pairs for every shared gram
+    rows = np.repeat(doc[hit], counts)
+    pos = np.repeat(lo[hit] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    pair, n = np.unique(np.stack((rows, docs[pos]), axis=1), axis=0, return_counts=True)
+    frac = n / np.maximum(1, total[pair[:, 0]])
+    for j in np.flatnonzero((n >= min_count) & (frac >= min_fraction - 1e-12)).tolist():
+        yield int(pair[j, 0]), int(pair[j, 1]), float(frac[j])

@@ -10,6 +10,9 @@ a rewording that changes one word of a typical 30-60 word question keeps Jaccard
 removed. Word 5-grams drop a one-word change in a 45-word question to Jaccard 0.78 (missed at 0.8);
 character n-grams see a changed number as a few changed characters and would collapse the symbolic
 number variants into one. ``unit="char"`` is available when surface similarity is what is wanted.
+A variant that changes only one or two numbers of a long question still has Jaccard >= 0.8, so by
+default a near-duplicate must also carry the same numbers (``keep_number_variants``): number variants
+are kept, rewordings with the same numbers are removed.
 
 Everything is vectorized with numpy (shingle hashing, MinHash, band keys) and batched
 (:meth:`Deduper.add_many`); memory per kept item is one 16-bit signature (``2 * num_perm`` bytes),
@@ -37,12 +40,33 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["Deduper", "dedup", "lsh_params", "normalize_text", "shingle_hashes"]
+__all__ = ["Deduper", "dedup", "lsh_params", "mask_numbers", "normalize_text", "number_key", "shingle_hashes"]
 
 _M64 = (1 << 64) - 1
 _DROP = re.compile(r"[,;:!?\"'`\u2018\u2019\u201c\u201d]|\.(?!\d)|(?<!\w)-(?!\d)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _SPACE = re.compile(r"\s+")
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-$]*\d+(?:\.\d+)?%?(?![\w])")
+
+
+def mask_numbers(norm: str) -> str:
+    """A normalized text with every number replaced by ``#`` (for matching number variants).
+
+    >>> mask_numbers(normalize_text("He buys a house for $80,000 and puts in $50,000 (25%)."))
+    'he buys a house for # and puts in # (#)'
+    """
+    return _NUMBER.sub("#", norm)
+
+
+def number_key(norm: str) -> str:
+    """The numbers of a normalized text, in order: two texts that differ only in numbers differ here.
+
+    >>> number_key(normalize_text("Tom has 3 apples and $1,250.50")), number_key("no numbers")
+    ('3 $1250.50', '')
+    """
+    return " ".join(_NUMBER.findall(norm))
 
 
 def normalize_text(text: str) -> str:
@@ -192,15 +216,30 @@ class Deduper:
     a text counts as a near-duplicate; ``ngram``/``unit`` choose the shingles (word 3-grams by
     default, see the module docstring); ``bands`` overrides the LSH banding (default: chosen by
     :func:`lsh_params`). Use :meth:`add_many` for speed (batches of thousands).
+
+    ``keep_number_variants`` (default True): a near-duplicate must also have the same numbers, in
+    order (:func:`number_key`), so variants of one seed that differ in their numbers are all kept.
+    The paper's change-numbers strategy (and the symbolic generator) produce exactly those, and they
+    are the data that scales; ``False`` restores removing them as near-duplicates.
+
+    >>> q = ("Ann reads 12 pages of her book every day for a whole week and then reads 3 more pages on the "
+    ...      "next Monday morning before school starts. How many pages has she read in total by then?")
+    >>> Deduper().add_many(["a", "b"], [q, q.replace("12", "14")])
+    [None, None]
+    >>> Deduper(keep_number_variants=False).add_many(["a", "b"], [q, q.replace("12", "14")])
+    [None, 'near:a']
     """
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 64, ngram: int = 3, unit: str = "word",
-                 bands: int | None = None, seed: int = 1, flush_every: int = 1 << 20):
+                 bands: int | None = None, seed: int = 1, flush_every: int = 1 << 20,
+                 keep_number_variants: bool = True):
         if not 0.0 < threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
         if unit not in ("word", "char"):
             raise ValueError(f"unit must be 'word' or 'char', not {unit!r}")
         self.threshold, self.num_perm, self.ngram, self.unit = threshold, num_perm, ngram, unit
+        self.keep_number_variants = keep_number_variants
+        self._numkeys: list[str] = []  # per kept text, its numbers (only with keep_number_variants)
         if bands is None:
             bands, rows = lsh_params(threshold, num_perm)
         else:
@@ -326,15 +365,20 @@ class Deduper:
             if near:
                 cl = sorted(near)
                 agree = np.count_nonzero(self._sigs[cl] == sig16[i], axis=1)
-                ok = np.flatnonzero(agree >= need)
-                if len(ok):
-                    dup = cl[int(ok[0])]
+                ok = [cl[int(j)] for j in np.flatnonzero(agree >= need)]
+                if self.keep_number_variants:
+                    nk = number_key(norms[i])
+                    ok = [j for j in ok if self._numkeys[j] == nk]
+                if ok:
+                    dup = ok[0]
             if dup is not None:
                 self.stats["near"] += 1
                 results.append("near:" + self._ids[dup])
                 continue
             k = len(self._ids)
             self._ids.append(str(ids[i]))
+            if self.keep_number_variants:
+                self._numkeys.append(number_key(norms[i]))
             if k >= len(self._sigs):
                 grown = np.zeros((2 * len(self._sigs), self.num_perm), dtype=np.uint16)
                 grown[: len(self._sigs)] = self._sigs

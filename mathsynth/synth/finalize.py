@@ -32,7 +32,8 @@ def finalize(out: Path, cfg: Any, style: str, *, backend: dict | None = None, se
                for r in ordered if r["status"] != "candidate"]
     stage_counts = Counter(r.get("stage") for r in ordered if r["status"] != "candidate")
 
-    dups = Deduper(threshold=cfg.dedup_threshold).add_many([r["id"] for r in cands],
+    dups = Deduper(threshold=cfg.dedup_threshold,
+                   keep_number_variants=cfg.dedup_keep_number_variants).add_many([r["id"] for r in cands],
                                                           [r["question"] for r in cands])
     kept = []
     for r, dup in zip(cands, dups, strict=True):

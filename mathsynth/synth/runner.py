@@ -65,7 +65,9 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = load_benchmark(cfg.seeds, split=_seed_split(cfg), limit=cfg.limit)
+    seeds = load_benchmark(cfg.seeds, split=_seed_split(cfg), limit=None if cfg.seed_max_steps else cfg.limit)
+    if cfg.seed_max_steps:  # easy seeds only (GSM8K: calculator annotations); the limit counts kept seeds
+        seeds = [s for s in seeds if 1 <= (s.meta.get("steps") or 0) <= cfg.seed_max_steps][:cfg.limit]
     if not seeds:
         raise MathsynthError(f"seeds {cfg.seeds!r} (split {cfg.split!r}) hold no problems")
     style = _style(cfg, seeds)
