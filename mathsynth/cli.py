@@ -63,6 +63,9 @@ def eval_cmd(
     tensor_parallel_size: Annotated[int | None, typer.Option(help="vllm: GPUs per model", rich_help_panel="Backend")] = None,
     data_parallel_size: Annotated[int | None, typer.Option(help="vllm: model replicas", rich_help_panel="Backend")] = None,
     n_ctx: Annotated[int | None, typer.Option(help="llamacpp: context length", rich_help_panel="Backend")] = None,
+    truncated_fallback: Annotated[bool | None, typer.Option(
+        "--truncated-fallback/--no-truncated-fallback",
+        help="grade a completion cut off at the token limit by its last number (old behaviour; default: no answer)")] = None,
 ) -> None:
     """Sample N answers per problem, grade them and report Pass@1, pass@k, maj@k, PassRatio@N."""
     from mathsynth.config import EvalConfig, resolve
@@ -75,7 +78,7 @@ def eval_cmd(
                      base_url=base_url, max_concurrency=max_concurrency, rpm=rpm, tpm=tpm,
                      request_timeout=request_timeout, max_retries=max_retries, max_cost=max_cost, cache=cache,
                      cache_path=cache_path, tensor_parallel_size=tensor_parallel_size,
-                     data_parallel_size=data_parallel_size, n_ctx=n_ctx)
+                     data_parallel_size=data_parallel_size, n_ctx=n_ctx, truncated_fallback=truncated_fallback)
     cfg = resolve(EvalConfig, "eval", recipe, overrides)
     console = _console()
     metrics = run_eval(cfg, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
@@ -191,6 +194,25 @@ def grade_cmd(
         console.print(table)
 
 
+@app.command("compare")
+def compare_cmd(
+    run_a: Annotated[Path, typer.Argument(help="eval run folder A (e.g. the base model)")],
+    run_b: Annotated[Path, typer.Argument(help="eval run folder B (e.g. the student), same problems")],
+    out: Annotated[Path | None, typer.Option(help="also write the comparisons to this JSON file")] = None,
+) -> None:
+    """Paired comparison of two evals on the same problems: B - A per metric, with a paired-bootstrap
+    interval and p-value (McNemar's exact test for 0/1 outcomes such as greedy Pass@1)."""
+    from mathsynth.evaluate.compare import compare_runs, describe
+    from mathsynth.io import atomic_write_json
+
+    comps = compare_runs(run_a, run_b, a_label=run_a.name, b_label=run_b.name)
+    for c in comps:
+        typer.echo(describe(c))
+    if out is not None:
+        atomic_write_json(out, {"a": str(run_a), "b": str(run_b), "comparisons": comps})
+        typer.echo(f"wrote {out}")
+
+
 def _study(recipe: Path, out: Path | None, model: str | None, scale: bool) -> None:
     from mathsynth.config import StudyConfig, build, load_recipe
     from mathsynth.scale.study import run_study
@@ -200,6 +222,8 @@ def _study(recipe: Path, out: Path | None, model: str | None, scale: bool) -> No
     cfg = build(StudyConfig, values, f"invalid study recipe {recipe}")
     console = _console()
     res = run_study(cfg, scale=scale, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+    for line in res.get("summary", []):
+        console.print(line)
     if res["report"]:
         console.print(f"report: {res['report']}")
 

@@ -65,7 +65,8 @@ class EvalConfig(BackendOptions):
     seed: int = 0
     batch_size: int = Field(default=64, ge=1)
     dtype: str = "auto"
-    rules: list[str] | None = None
+    rules: list[str] | None = None       # extraction rule order (default: the benchmark's)
+    truncated_fallback: bool = False     # grade a cut-off completion by its last number (old behaviour)
     grade_workers: int | None = None
     grade_timeout: float = Field(default=5.0, gt=0)
     out: str
@@ -93,6 +94,8 @@ class SynthConfig(BackendOptions):
     min_agreement: float = Field(default=0.5, ge=0, le=1)
     max_solution_chars: int = Field(default=6000, ge=100)
     dedup_threshold: float = Field(default=0.8, gt=0, le=1)
+    dedup_keep_number_variants: bool = True   # near-duplicates must share their numbers (see synth.dedup)
+    seed_max_steps: int | None = Field(default=None, ge=1)  # only seeds with at most this many steps
     decontam_ngram: int = Field(default=13, ge=3)
     decontam_embed_threshold: float = Field(default=0.9, gt=0, le=1)
     decontam_embeddings: bool = True
@@ -161,7 +164,16 @@ class StudyConfig(StageConfig):
     synth: list[dict[str, Any]] = Field(default_factory=list)
     train: dict[str, Any] = Field(default_factory=dict)
     sizes: list[int] | None = None        # scale: nested training-set sizes (geometric)
-    real: str | None = None               # scale: also train on this seed data at each size
+    real: str | None = None               # scale: also train on this seed data (reference solutions)
+    real_sizes: list[int] | None = None   # scale: sizes with a real-data student (default: all that fit)
+    real_max_steps: int | None = Field(default=None, ge=1)  # real arm: seeds with at most this many steps
+    real_decontam_benchmarks: list[str] | None = None       # real arm: decontaminate against these tests
+    real_embeddings: bool = True          # real arm: embedding decontamination, as the synthetic arm
+    sampled: dict[str, Any] | None = None  # a second, sampled eval of every model (e.g. {limit: 250, n: 4})
+    base_formats: list[str] = Field(default_factory=list)  # also evaluate the base in these prompt formats
+    repeat_sizes: list[int] = Field(default_factory=list)   # scale: extra students at these sizes ...
+    repeat_seeds: list[int] = Field(default_factory=list)   # ... trained with these other seeds (noise)
+    primary_outcome: str | None = None    # pre-registered "bench/data/metric" slope, written to result.json
     report: bool = True
 
 

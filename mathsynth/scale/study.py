@@ -8,12 +8,18 @@ nested size in ``sizes`` (and, with ``real``, one per size on the seed data) and
 Layout of the study folder::
 
     base/<bench>/            eval of the base model       synth/<job>/      synthesis job
-    student/model|eval/      (run)                        <data>-<N>/model|eval/<bench>/  (scale)
-    scale.json  stages.json  study.json  report/
+    base/<bench>~<format>/   the base in another prompt   real/             the real-data arm (scale)
+                             format (``base_formats``)
+    student/model|eval/      (run)                        <label>/model|eval/<bench>/  (scale)
+    <eval dir>@sampled/      the sampled eval beside each greedy one (``sampled``)
+    scale.json  result.json  stages.json  study.json  report/
+
+Labels: ``synthetic-<N>``, ``synthetic-<N>-seed<S>`` (``repeat_sizes`` x ``repeat_seeds``), ``real-<N>``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,10 @@ from mathsynth.errors import MathsynthError
 from mathsynth.io import atomic_write_json, read_jsonl, run_manifest
 from mathsynth.scale.pipeline import Pipeline
 
+#: An eval folder's sibling holding the sampled eval of the same model and benchmark.
+SAMPLED_SUFFIX = "@sampled"
+#: Separates a benchmark folder from the prompt format of a base-model eval in another format.
+FORMAT_SEP = "~"
 _SET_BY_STUDY = {"eval": ("model", "benchmark", "out"), "synth": ("out",), "train": ("model", "data", "out")}
 
 
@@ -65,27 +75,39 @@ class Study:
                       for job in cfg.synth}
         for b in cfg.benchmarks:
             self.eval_config(cfg.model, b, self.root / "x")
+            if cfg.sampled:
+                self.eval_config(cfg.model, b, self.root / "x", sampled=True)
         if cfg.sizes is not None and (not cfg.sizes or min(cfg.sizes) < 1):
             raise MathsynthError("study recipe: 'sizes' must be positive example counts")
 
-    def eval_config(self, model: str, bench: str, out: Path) -> EvalConfig:
+    def eval_config(self, model: str, bench: str, out: Path, sampled: bool = False,
+                    prompt: str | None = None) -> EvalConfig:
         # Every model in a study is asked in the format the student is taught in, so base and
-        # students are compared on the same prompt.
-        values = {"prompt": self.train_defaults.prompt, **self.cfg.eval, "model": model, "benchmark": bench,
-                  "out": str(out)}
-        return _make(EvalConfig, "eval", values)
+        # students are compared on the same prompt. Pass@1 is the paper's greedy first answer:
+        # a sampled eval also decodes one greedy answer unless its samples are greedy already.
+        values = {"prompt": self.train_defaults.prompt, **self.cfg.eval}
+        if sampled:
+            values = {**values, "greedy_first": False, **(self.cfg.sampled or {})}
+        values.setdefault("greedy_first", float(values.get("temperature", 0.7)) > 0)
+        if prompt:
+            values["prompt"] = prompt
+        return _make(EvalConfig, "sampled" if sampled else "eval",
+                     {**values, "model": model, "benchmark": bench, "out": str(out)})
 
-    def train_config(self, data: str, out: Path, limit: int | None) -> TrainConfig:
+    def train_config(self, data: str, out: Path, limit: int | None, seed: int | None = None) -> TrainConfig:
         values = {**self.cfg.train, "model": self.cfg.model, "data": data, "out": str(out)}
         if limit is not None:
             values["limit"] = limit
+        if seed is not None:
+            values["seed"] = seed
         return _make(TrainConfig, "train", values)
 
 
-def _eval_stage(p: Pipeline, study: Study, name: str, model: str, bench: str, out: Path, upstream, kw) -> dict:
+def _eval_stage(p: Pipeline, study: Study, name: str, model: str, bench: str, out: Path, upstream, kw,
+                sampled: bool = False, prompt: str | None = None) -> dict:
     from mathsynth.evaluate.runner import run_eval
 
-    ecfg = study.eval_config(model, bench, out)
+    ecfg = study.eval_config(model, bench, out, sampled, prompt)
     settings = ecfg.model_dump(exclude={"out", "model"}) | {"model": model if not upstream else "student"}
 
     def go():
@@ -95,15 +117,88 @@ def _eval_stage(p: Pipeline, study: Study, name: str, model: str, bench: str, ou
     return p.stage(name, settings, out, go, upstream)
 
 
-def _train_stage(p: Pipeline, study: Study, name: str, data: str, out: Path, limit, upstream, kw) -> dict:
+def eval_dir(root: Path, label: str, bench: str, prompt: str | None = None, sampled: bool = False) -> Path:
+    """The one place that lays out eval folders in a study (see the module docstring).
+
+    >>> eval_dir(Path("s"), "base", "svamp", "chat", sampled=True).as_posix()
+    's/base/svamp~chat@sampled'
+    >>> eval_dir(Path("s"), "real-500", "gsm8k:test").as_posix()
+    's/real-500/eval/gsm8k-test'
+    """
+    name = bench_dir(bench) + (f"{FORMAT_SEP}{prompt}" if prompt else "") + (SAMPLED_SUFFIX if sampled else "")
+    return root / "base" / name if label == "base" else root / label / "eval" / name
+
+
+def _evals(p: Pipeline, study: Study, label: str, model: str, root: Path, upstream, kw) -> list[Path]:
+    """The eval stages of one model on every benchmark (and the sampled evals, if configured);
+    the base model also in each of ``base_formats``."""
+    dirs = []
+    formats = [None] + (list(study.cfg.base_formats) if label == "base" else [])
+    for b in study.cfg.benchmarks:
+        for fmt in formats:
+            for sampled in (False, True) if study.cfg.sampled else (False,):
+                out = eval_dir(root, label, b, fmt, sampled)
+                name = (f"eval:{label}:{b}" if label != "base" else f"base-eval:{b}") + \
+                    (f"~{fmt}" if fmt else "") + (":sampled" if sampled else "")
+                _eval_stage(p, study, name, model, b, out, upstream, kw, sampled, fmt)
+                dirs.append(out)
+    return dirs
+
+
+def _train_stage(p: Pipeline, study: Study, name: str, data: str, out: Path, limit, upstream, kw,
+                 seed: int | None = None) -> dict:
     from mathsynth.train.trainer import fingerprint, run_train
 
-    tcfg = study.train_config(data, out, limit)
+    tcfg = study.train_config(data, out, limit, seed)
     return p.stage(name, fingerprint(tcfg), out, lambda: run_train(tcfg, **kw), upstream)
 
 
 def _pool_size(paths: list[Path]) -> int:
     return sum(1 for path in paths for _ in read_jsonl(path))
+
+
+@dataclass(frozen=True)
+class StudentRun:
+    """One student of a study: its folder label, data kind ("synthetic"/"real"), size (None: all
+    data), training seed, training data spec and the stages that data comes from. Labels are
+    made here and never parsed back: scale.json takes kind, size and seed from this record."""
+
+    label: str
+    data: str
+    size: int | None
+    seed: int
+    src: str
+    upstream: list[str]
+
+
+def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: list[str], console) -> list[StudentRun]:
+    cfg = study.cfg
+    pool = _pool_size([Path(s.out) / "sft.jsonl" for s in study.synth.values()])
+    if pool < max(cfg.sizes):
+        raise MathsynthError(f"the synthetic pool holds {pool} examples, fewer than the largest size "
+                             f"{max(cfg.sizes)}; raise the synth jobs' limit/per_seed or lower 'sizes'")
+    base_seed = int(cfg.train.get("seed", 0))
+    runs = [StudentRun(f"synthetic-{n}", "synthetic", n, base_seed, data, synth_stages) for n in sorted(cfg.sizes)]
+    for n in sorted(cfg.repeat_sizes):
+        runs += [StudentRun(f"synthetic-{n}-seed{sd}", "synthetic", n, sd, data, synth_stages)
+                 for sd in cfg.repeat_seeds if sd != base_seed]
+    if cfg.real:
+        from mathsynth.scale.real import prepare_real
+
+        out = root / "real"
+        settings = {"ref": cfg.real, "max_steps": cfg.real_max_steps, "prompt": study.train_defaults.prompt,
+                    "decontam": cfg.real_decontam_benchmarks, "embeddings": cfg.real_embeddings}
+        stats = p.stage("real-data", settings, out, lambda: prepare_real(
+            cfg.real, out, prompt=study.train_defaults.prompt, max_steps=cfg.real_max_steps,
+            decontam_benchmarks=cfg.real_decontam_benchmarks, embeddings=cfg.real_embeddings))
+        wanted = sorted(cfg.real_sizes or cfg.sizes)
+        skipped = [n for n in wanted if n > stats["kept"]]
+        if skipped and console is not None:
+            console.print(f"real data {cfg.real!r} keeps {stats['kept']} examples after filtering: no real-data "
+                          f"students at sizes {skipped}")
+        runs += [StudentRun(f"real-{n}", "real", n, base_seed, str(out / "sft.jsonl"), ["real-data"])
+                 for n in wanted if n <= stats["kept"]]
+    return runs
 
 
 def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, show_progress: bool = True) -> dict:
@@ -123,49 +218,31 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
     atomic_write_json(root / "study.json", run_manifest("scale" if scale else "run", cfg.model_dump()))
     p = Pipeline(root, console)
     kw = {"console": console, "show_progress": show_progress}
-    eval_dirs: list[Path] = []
-    for b in cfg.benchmarks:
-        out = root / "base" / bench_dir(b)
-        _eval_stage(p, study, f"base-eval:{b}", cfg.model, b, out, (), kw)
-        eval_dirs.append(out)
+    eval_dirs = _evals(p, study, "base", cfg.model, root, (), kw)
     for name, scfg in study.synth.items():
         p.stage(f"synth:{name}", scfg.model_dump(exclude={"out"}), Path(scfg.out),
                 lambda scfg=scfg: {k: v for k, v in run_synth(scfg, **kw).items() if not isinstance(v, dict | list)})
     sft = [Path(s.out) / "sft.jsonl" for s in study.synth.values()]
     synth_stages = [f"synth:{n}" for n in study.synth]
     data = ",".join(str(x) for x in sft)
-    runs: list[tuple[str, str, int | None, list[str]]] = []  # (label, data, limit, upstream)
-    if not scale:
-        runs.append(("student", data, None, synth_stages))
-    else:
-        pool = _pool_size(sft)
-        if pool < max(cfg.sizes):
-            raise MathsynthError(f"the synthetic pool holds {pool} examples, fewer than the largest size "
-                                 f"{max(cfg.sizes)}; raise the synth jobs' limit/per_seed or lower 'sizes'")
-        real_pool = 0
-        if cfg.real:
-            from mathsynth.train.data import load_training_data
-
-            real_pool = len(load_training_data(cfg.real, prompt=study.train_defaults.prompt)[0])
-            skipped = [n for n in cfg.sizes if n > real_pool]
-            if skipped and console is not None:
-                console.print(f"real data {cfg.real!r} has {real_pool} examples: no real-data students at "
-                              f"sizes {skipped}")
-        for n in sorted(cfg.sizes):
-            runs.append((f"synthetic-{n}", data, n, synth_stages))
-            if cfg.real and n <= real_pool:
-                runs.append((f"real-{n}", cfg.real, n, []))
-    for label, src, limit, upstream in runs:
-        model_dir = root / label / "model"
-        _train_stage(p, study, f"train:{label}", src, model_dir, limit, upstream, kw)
-        for b in cfg.benchmarks:
-            out = root / label / "eval" / bench_dir(b)
-            _eval_stage(p, study, f"eval:{label}:{b}", str(model_dir), b, out, [f"train:{label}"], kw)
-            eval_dirs.append(out)
+    runs = [StudentRun("student", "synthetic", None, 0, data, synth_stages)] if not scale else \
+        _scale_runs(p, study, root, data, synth_stages, console)
+    for run in runs:
+        model_dir = root / run.label / "model"
+        _train_stage(p, study, f"train:{run.label}", run.src, model_dir, run.size, run.upstream, kw, run.seed)
+        eval_dirs += _evals(p, study, run.label, str(model_dir), root, [f"train:{run.label}"], kw)
+    lines = []
     if scale:
         from mathsynth.scale.summary import write_scale_summary
 
-        write_scale_summary(root, cfg, [(lbl, n) for lbl, _, n, _ in runs])
+        summary = write_scale_summary(root, cfg, runs)
+        for key, f in summary["fits"].items():
+            if "slope_per_doubling" in f and key.endswith("/pass@1"):
+                lo, hi = f["slope_per_doubling_ci95"]
+                lines.append(f"{key}: {100 * f['slope_per_doubling']:+.2f} pp per doubling "
+                             f"[{100 * lo:+.2f}, {100 * hi:+.2f}], p = {f['p_value']:.3g} ({f['n_problems']} problems)")
+    else:
+        lines = _run_summary(root, study)
     report = None
     if cfg.report:
         from mathsynth.report import build_report
@@ -173,4 +250,21 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
         inputs = [root] if scale else eval_dirs
         report = str(build_report([str(d) for d in inputs], root / "report",
                                   title=f"mathsynth {'scale' if scale else 'run'}: {root.name}")["html"])
-    return {"stages": {k: v.get("status") for k, v in p.state.items()}, "report": report}
+    return {"stages": {k: v.get("status") for k, v in p.state.items()}, "report": report, "summary": lines}
+
+
+def _run_summary(root: Path, study: Study) -> list[str]:
+    """One line per benchmark and metric: the student minus the base, paired, with its interval."""
+    from mathsynth.evaluate.compare import compare_runs, describe
+
+    lines = []
+    for b in study.cfg.benchmarks:
+        for fmt in [None, *study.cfg.base_formats]:
+            for sampled in (False, True) if study.cfg.sampled else (False,):
+                base = eval_dir(root, "base", b, fmt, sampled)
+                label = "base" + (f" ({fmt} format)" if fmt else "")
+                comps = compare_runs(base, eval_dir(root, "student", b, None, sampled), label, "student")
+                metrics = ("pass_ratio@N", "pass@N") if sampled else ("pass@1",) if study.cfg.sampled else \
+                    ("pass@1", "pass_ratio@N")
+                lines += [f"{b}: {describe(c)}" for c in comps if c["metric"] in metrics]
+    return lines
