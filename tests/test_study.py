@@ -81,19 +81,39 @@ def test_tiny_real_scaling_study_and_rerun(tmp_path):
         "eval": {"limit": 3, "n": 2, "max_tokens": 16, "cache": False},
         "synth": [{"name": "sym", "seeds": "gsm8k:train", "teacher": "symbolic", "limit": 40,
                    "decontam_embeddings": False}],
-        "sizes": [4, 8], "real": "gsm8k:train",
+        "sizes": [4, 8], "real": "gsm8k:train", "real_sizes": [4], "real_max_steps": 3, "real_embeddings": False,
+        "real_decontam_benchmarks": ["gsm8k"], "sampled": {"limit": 2, "n": 3}, "base_formats": ["chat"],
+        "repeat_sizes": [4], "repeat_seeds": [1], "primary_outcome": "demo/synthetic/pass@1",
         "train": {"epochs": 1, "batch_size": 4, "max_length": 384, "save_steps": 1000},
     }
     res = run_study(StudyConfig(**values), scale=True, show_progress=False)
     root = tmp_path / "study"
     assert set(res["stages"].values()) == {"done"}
     summary = json.loads((root / "scale.json").read_text())
-    kinds = sorted((p["data"], p["size"]) for p in summary["points"])
-    assert kinds == [("base", 0), ("real", 4), ("real", 8), ("synthetic", 4), ("synthetic", 8)]
+    kinds = sorted((p["data"], p["size"], p["seed"], p["prompt"] or "") for p in summary["points"])
+    assert kinds == [("base", 0, 0, ""), ("base", 0, 0, "chat"), ("real", 4, 0, ""), ("synthetic", 4, 0, ""),
+                     ("synthetic", 4, 1, ""), ("synthetic", 8, 0, "")]
     for p in summary["points"]:
-        assert 0 <= p["pass@1"] <= 1 and p["pass@1"] <= p["pass@N"] + 1e-9
+        assert 0 <= p["pass@1"] <= 1 and p["pass@1"] <= p["pass@N"] + 1e-9 or p["sampled_problems"] < 3
         assert (root / p["eval_dir"] / "samples.jsonl").exists()
         assert abs(sum(p["errors"].values()) - 1) < 1e-9
+        assert p["pass@1_source"] == "greedy" and p["sampled_problems"] == 2 and p["n_samples"] == 3
+        lo, hi = p["ci95"]["pass@1"]
+        assert lo <= p["pass@1"] <= hi
+    # the real arm passed the seed filter and decontamination; its students train on that file
+    real = json.loads((root / "real" / "stats.json").read_text())
+    assert real["kept"] > 0 and real["rejected_steps"] > 0 and real["max_steps"] == 3
+    kinds = {(c["kind"], c["a"], c["b"], c["metric"]) for c in summary["comparisons"]}
+    assert ("student vs base", "base~chat", "synthetic-8", "pass@1") in kinds
+    assert ("real vs synthetic at equal size", "synthetic-4", "real-4", "pass_ratio@N") in kinds
+    assert ("training seed vs training seed", "synthetic-4", "synthetic-4-seed1", "pass@1") in kinds
+    for c in summary["comparisons"]:
+        assert c["ci95"][0] <= c["diff"] <= c["ci95"][1] and 0 <= c["p_value"] <= 1
+    fit = summary["fits"]["demo/synthetic/pass@1"]
+    assert fit["slope_ci95"][0] <= fit["slope"] <= fit["slope_ci95"][1] and fit["n_problems"] == 3
+    result = json.loads((root / "result.json").read_text())
+    assert result["estimate"] == round(100 * fit["slope_per_doubling"], 3) and result["sizes"] == [4, 8]
+    assert result["seeds"] == [0, 1] and result["test_problems"] == 3
     # nested data: the size-4 student saw a subset of the size-8 student's examples
     m4 = json.loads((root / "synthetic-4" / "model" / "train_config.json").read_text())
     m8 = json.loads((root / "synthetic-8" / "model" / "train_config.json").read_text())

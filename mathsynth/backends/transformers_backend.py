@@ -24,6 +24,7 @@ from mathsynth.backends.base import (
     row_seed,
     weights_fingerprint,
 )
+from mathsynth.backends.decode import decode, stop_checker
 from mathsynth.errors import MathsynthError
 
 
@@ -94,6 +95,18 @@ class RowSampler:
         self.temperature, self.top_p, self.step = temperature, top_p, 0
 
     def __call__(self, input_ids, scores):
+        u = self.u[:, self.step]
+        self.step += 1
+        return self._forced(u, scores)
+
+    def for_rows(self, rows, scores):
+        """The same step for a subset of the rows (``rows`` index the seeds): the pruned decode loop
+        drops finished rows, and each remaining row keeps drawing from its own stream."""
+        u = self.u[rows, self.step]
+        self.step += 1
+        return self._forced(u, scores)
+
+    def _forced(self, u, scores):
         import torch
 
         logits = scores.float() / self.temperature
@@ -104,8 +117,7 @@ class RowSampler:
             logits = torch.full_like(logits, float("-inf")).scatter(
                 -1, order, sorted_logits.masked_fill(drop, float("-inf")))
         cdf = logits.softmax(dim=-1).double().cumsum(dim=-1)
-        u = self.u[:, self.step].unsqueeze(-1).to(cdf.device) * cdf[:, -1:]
-        self.step += 1
+        u = u.unsqueeze(-1).to(cdf.device) * cdf[:, -1:]
         # side="right": the first token whose cumulative mass exceeds u, never a zero-probability one.
         picks = torch.searchsorted(cdf, u, side="right").clamp_(max=cdf.shape[-1] - 1)
         forced = torch.full_like(scores, float("-inf"))
@@ -125,12 +137,13 @@ class TransformersGenerator:
     name = "transformers"
 
     def __init__(self, path: str, *, model_name: str | None = None, dtype: str = "auto",
-                 batch_size: int = 64, device: str = "auto"):
+                 batch_size: int = 64, device: str = "auto", prune: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         quiet_transformers()
         self.path, self.model_name, self.batch_size = path, model_name or path, max(1, batch_size)
+        self.prune = prune  # drop finished rows from the batch (backends.decode) instead of model.generate
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.dtype = pick_dtype(dtype, self.device)
         try:
@@ -217,17 +230,24 @@ class TransformersGenerator:
         reps = 1 if params.greedy else n
         # Rows are expanded request-major, as generate() does for num_return_sequences.
         enc = {k: v.repeat_interleave(reps, dim=0) for k, v in enc.items()}
-        kwargs: dict[str, Any] = dict(max_new_tokens=params.max_tokens, pad_token_id=self.tok.pad_token_id,
-                                      do_sample=False, temperature=None, top_p=None, top_k=None)
+        sampler = None
         if not params.greedy:
             seeds = [row_seed(params.seed, rid, first + j) for rid, first in rows for j in range(n)]
-            kwargs["logits_processor"] = LogitsProcessorList(
-                [RowSampler(seeds, params.temperature, params.top_p, params.max_tokens)])
-        if params.stop:
-            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tok)
-        with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
-        new = out[:, enc["input_ids"].shape[1]:].tolist()
+            sampler = RowSampler(seeds, params.temperature, params.top_p, params.max_tokens)
+        if self.prune:
+            new = decode(self.model, enc["input_ids"], enc["attention_mask"], params.max_tokens, self.eos_ids,
+                         processor=sampler.for_rows if sampler else None,
+                         stopped=stop_checker(self.tok, params.stop))
+        else:
+            kwargs: dict[str, Any] = dict(max_new_tokens=params.max_tokens, pad_token_id=self.tok.pad_token_id,
+                                          do_sample=False, temperature=None, top_p=None, top_k=None)
+            if sampler is not None:
+                kwargs["logits_processor"] = LogitsProcessorList([sampler])
+            if params.stop:
+                kwargs.update(stop_strings=list(params.stop), tokenizer=self.tok)
+            with torch.inference_mode():
+                out = self.model.generate(**enc, **kwargs)
+            new = out[:, enc["input_ids"].shape[1]:].tolist()
         comps: list[list[Completion]] = [[] for _ in texts]
         for r, toks in enumerate(new):
             src = r // reps
