@@ -181,10 +181,9 @@ def test_fast_path_agrees_with_math_verify(gold, pred):
     assert fast == verify(parse(to_latex_env(gold)), parse(to_latex_env(pred)))
 
 
+# Decimals near a value, percentages and rational constants are decided exactly now (see
+# tests/test_grading_traps.py and tests/test_grading_notations.py).
 @pytest.mark.parametrize(("gold", "pred"), [
-    ("\\frac{1}{3}", "0.333333"),  # within math-verify's 6-place rounding: defer
-    ("10", "10.0000001"),
-    ("50\\%", "0.5"),  # percents: defer
     ("2\\frac{1}{2}", "2.5"),  # mixed numbers: defer
     ("\\sqrt{4}", "2"),
 ])
@@ -231,8 +230,8 @@ MUST_DEFER = [
     ("\\frac{1}{2x}", "1/2x", True), ("1/2\\pi", "\\frac{1}{2\\pi}", True),
     ("x\\pm 1", "\\{x+1,x-1\\}", True),
     ("\\pm 2", "-2,2", True), ("2(3)", "5", True), ("2\\frac{1}{2}", "\\frac{5}{2}", True),
-    ("-1\\frac{4}{5}", "-\\frac{9}{5}", True), ("\\frac{1}{23}", "\\frac123", True),
-    ("10^{64}+1-10^{64}", "1", True), ("(3,1]", "(5,2]", True), ("2m", "2", True),
+    ("-1\\frac{4}{5}", "-\\frac{9}{5}", True),
+    ("(3,1]", "(5,2]", True), ("2m", "2", True),
     ("ab", "ba", True), ("\\pi(2)^2", "\\pi(2)\\cdot\\pi(2)", True), ("x(3)", "3x", False),
     ("dx", "xd", False), ("e^2", "e\\cdot e", True),
     ("(x,1)", "(x,2)", False), ("x", "\\frac{2x}{2}", False),

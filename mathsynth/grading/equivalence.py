@@ -13,15 +13,23 @@ Fast paths (decided in the parent, never touching sympy) and how they relate to 
   ``\\dfrac``/``\\tfrac`` -> ``\\frac``. These are display-only in LaTeX, and
   math-verify's own normalizer drops most of them too. Two answers equal after this are rendered
   identically, so they are graded equal. (Differences: math-verify parses ``\\left.3\\right.`` as
-  nothing and ``1\\,000`` as ``1*0``; we read them as ``3`` and ``1000``.)
+  nothing and ``1\\,000`` as ``1*0``; we read them as ``3`` and ``1000``.) Before that, other
+  notations of the same value are rewritten (:func:`mathsynth.grading.notation.rewrite`:
+  Unicode ``√ ∞ ½ x²``, ``sqrt(2)``, ``1.5e3``, ``1 000``).
 * **Plain numbers** (:func:`parse_number`): integers with ``,``/``{,}``/``\\,`` thousands
   separators, decimals, ``a/b`` and ``\\frac{a}{b}``, a leading ``\\$``, a trailing degree sign or
-  ``\\text{unit}``. Compared exactly with ``Fraction``. To agree with math-verify, which rounds to
-  6 decimals whenever either side is a decimal (``1/3 == 0.333333``) and treats ``50\\%`` as both
-  ``50`` and ``0.5``, the fast path only answers when the verdict is unambiguous: equal values ->
-  equal; two non-decimal values that differ -> different; values that differ by clearly more than
-  the rounding tolerance -> different. Near misses with decimals and anything with ``%`` go to
-  math-verify.
+  ``\\text{unit}``. Compared exactly (:mod:`mathsynth.grading.values`): equal values are equal,
+  two written decimals are exact values (math-verify rounds both to 6 places and calls
+  ``1.0000001`` and ``1.0000002`` equal; we do not), a decimal approximation of a fraction is
+  right only when correctly rounded to 6 or more places (``0.333333`` for ``\\frac{1}{3}``, as
+  math-verify; ``0.3333331`` is wrong), and a percentage equals its number with or without the
+  sign and its fraction (``50\\%`` = ``50`` = ``0.5``).
+* **Rational constants** (:mod:`mathsynth.grading.exact`): ``2^{100}``, ``\\frac{1}{2006!}``,
+  ``1.5\\times10^{3}`` compared exactly (math-verify's ``evalf(chop=True)`` calls tiny differences
+  0); math-verify's "equal" on two constants is re-checked to 60 digits in the worker.
+* **Answers in words** (:func:`mathsynth.grading.answers.prose_verdict`): against a plain-number
+  gold, ``42 cookies`` is 42, and an answer naming two different values (``42 or 43``) or
+  hedging (``at least 40``) is wrong.
 * **Choice letters and words**: ``A``-``F`` with or without ``(...)``/``\\text{}``/``\\textbf{}``
   compare by letter, case-insensitively; two ``\\text{...}`` words (2+ letters) compare
   case- and space-insensitively, as math-verify does.
@@ -41,7 +49,9 @@ import re
 from collections import OrderedDict
 from functools import lru_cache
 
+from mathsynth.grading.answers import reduce_answer
 from mathsynth.grading.fastpaths import fast_verdict, parse_number
+from mathsynth.grading.notation import align, rewrite
 
 __all__ = ["answer_key", "fast_verdict", "mv_equivalent", "normalize", "parse_number",
            "prepare_gold", "to_latex_env"]
@@ -69,7 +79,8 @@ _COMMAND_SPACE = re.compile(r"(?<!\\)(\\[A-Za-z]+) (?![A-Za-z])")
 
 @lru_cache(maxsize=1 << 16)
 def _normalize_cached(s: str) -> str:
-    s = s.replace("\u2212", "-").replace("\u00a0", " ")
+    s = s.replace("\u2212", "-").replace("\u00a0", " ").replace("\u202f", " ").replace("\u2009", " ")
+    s = rewrite(s)
     s = _UNESCAPED_DOLLAR.sub("", s)
     s = _LEFT_RIGHT_DOT.sub("", s)
     s = _LEFT_RIGHT.sub("", s)
@@ -122,7 +133,8 @@ def prepare_gold(gold: str) -> str:
         close = match_brace(g, m.end() - 1)
         if close == len(g) - 1:
             g = g[m.end():close]
-    return normalize(g)
+    # the reduction predictions get ("4 \\text{ feet}" is 4), so both sides are read alike
+    return normalize(reduce_answer(g.strip()))
 
 
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\{([^{}]*)\}")
@@ -194,5 +206,34 @@ def mv_equivalent(gold_n: str, pred_n: str, timeout_s: int = 2) -> bool:
             _GOLD_CACHE.popitem(last=False)
     else:
         _GOLD_CACHE.move_to_end(gold_n)
+    pred_n = align(gold_n, pred_n)  # "x<3" against an interval: the interval it denotes
     parsed_pred = mv.parse(to_latex_env(pred_n), extraction_config=_CONFIGS, parsing_timeout=timeout_s)
-    return bool(mv.verify(parsed_gold, parsed_pred, timeout_seconds=timeout_s))
+    if not mv.verify(parsed_gold, parsed_pred, timeout_seconds=timeout_s):
+        return False
+    return "%" in gold_n + pred_n or not _values_differ(parsed_gold, parsed_pred)
+
+
+def _values_differ(parsed_gold: list, parsed_pred: list) -> bool:
+    """Whether two constants math-verify called equal have different values after all.
+
+    math-verify compares constants by ``(a - b).evalf(chop=True) == 0``, and chopping calls any
+    two tiny values equal (``\\frac{1}{2^{99}}`` and ``\\frac{1}{2^{98}}``, ``e^{-50}`` and
+    ``e^{-51}``). Evaluated to 60 digits, two different constants differ relatively by far more
+    than ``1e-20``; equal ones by nothing. Skipped where a float is involved: there math-verify's
+    6-place rounding is the convention (decimal answers are decided in-process beforehand).
+    """
+    import sympy
+
+    a = next((x for x in parsed_gold if isinstance(x, sympy.Expr)), None)
+    b = next((x for x in parsed_pred if isinstance(x, sympy.Expr)), None)
+    try:
+        if a is None or b is None or not (a.is_number and b.is_number) or a.atoms(sympy.Float) \
+                or b.atoms(sympy.Float):
+            return False
+        va, vb = sympy.N(a, 60), sympy.N(b, 60)
+        if not (va.is_finite and vb.is_finite) or va.as_real_imag()[1] or vb.as_real_imag()[1]:
+            return False
+        diff = abs(sympy.N(a - b, 60))
+        return bool(diff > sympy.Float(10) ** -20 * max(abs(va), abs(vb)))
+    except Exception:  # noqa: BLE001 - a failed check keeps math-verify's verdict
+        return False

@@ -6,10 +6,12 @@ its name is reported, so graders can audit why a response was read the way it wa
 Rules (all linear-time; no regex with nested quantifiers, so a 1 MB response stays cheap):
 
 ``answer_is``
-    Last "the answer is X" / "The final answer is: X" (case-insensitive). X is the rest of that line
-    (or the next non-empty line when the line ends right after the colon), cut at the first sentence
-    end (a period followed by whitespace), with a trailing period and ``$...$`` / ``\\(...\\)`` /
-    ``\\boxed{...}`` / ``**...**`` wrappers stripped.
+    Last "the answer is X" / "The final answer is: X" / "Final answer: X" (case-insensitive). X is
+    the rest of that line (or the next non-empty line when the line ends right after the colon),
+    cut at the first sentence end (a period followed by whitespace), with a trailing period and
+    ``$...$`` / ``\\(...\\)`` / ``\\boxed{...}`` / ``**...**`` wrappers stripped. An answer in words
+    ("42 cookies", "twelve", "6 * 7 = 42 apples") becomes the one number it commits to
+    (:func:`mathsynth.grading.answers.reduce_answer`; also for ``gsm8k_hash`` and ``boxed``).
 ``gsm8k_hash``
     Last ``#### X`` (GSM8K reference format); X is the rest of that line.
 ``boxed``
@@ -155,7 +157,10 @@ def _clean(ans: str) -> str | None:
     return s or None
 
 
-_ANSWER_IS = re.compile(r"\banswer\s+is\b[ \t]*:?", re.IGNORECASE)
+# "the answer is X", "Final answer: X", "**Final Answer:** X" (a colon is required after "final
+# answer": "the final answer to the question" or "to get the final answer, ..." is no statement)
+_ANSWER_IS = re.compile(r"\banswer\s+is\b[ \t]*:?|\bfinal\s+answer\b(?:\*\*)?[ \t]*:",
+                        re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<!\\)\.(?=\s)")
 
 

@@ -3,11 +3,15 @@
 :func:`fast_verdict` is the whole decision; math-verify (in a worker process) only sees the pairs
 it leaves undecided. Every rule below answers only where its verdict is certain to be math-verify's
 (checked on every recorded pair of ``bench/grading.py`` and on the test tables), or where
-math-verify is demonstrably wrong (different number bases, noted at :func:`_bases`).
+math-verify is demonstrably wrong: different number bases (:func:`_bases`), values that its float
+rounding calls equal (:mod:`mathsynth.grading.values`), notations it cannot read
+(:mod:`mathsynth.grading.notation`) and answers in words (:mod:`mathsynth.grading.answers`).
 
-* exact match; choice letters and ``\\text{}`` words; plain numbers compared exactly, deferring
-  near misses that math-verify's 6-place rounding might call equal (see
-  :mod:`mathsynth.grading.equivalence`);
+* exact match; inequalities against an interval gold read as that interval; ratios compared as
+  proportions (times ``h:mm`` digit by digit); choice letters and ``\\text{}`` words;
+* answers in words against a plain-number gold (``42 cookies``; two values or a hedge: wrong);
+* plain numbers, percentages and rational constants compared exactly, decimal approximations by
+  correct rounding (:mod:`mathsynth.grading.values`);
 * clearly different values (:func:`mathsynth.grading.numeric.clearly_different`), also when one
   side is a number written with a unit or a degree sign (math-verify drops both);
 * number bases: math-verify reads ``52_8`` as the integer 52, so such a pair is judged as the
@@ -15,6 +19,7 @@ math-verify is demonstrably wrong (different number bases, noted at :func:`_base
 * equations ``x=5``, ``y=2x+3`` and ``x\\in[a,b]``: math-verify compares the right-hand side
   with an answer that is no relation; two equations for the same letter whose right-hand sides
   differ at a real point are different;
+* a one-row or one-column matrix against a tuple: the same vector, entry by entry;
 * kinds that never compare equal: a symbol (``\\text{word}``, a choice letter, a bare word) vs
   a number, matrix, union or ``\\frac{a}{0}``; a matrix vs anything that is no matrix; a union of
   intervals vs a finite set or a number. Matrices of numbers compare entry by entry, unions of
@@ -39,11 +44,12 @@ from mathsynth.grading.forms import (
     _words,
     parse_number,
 )
+from mathsynth.grading.answers import prose_verdict
+from mathsynth.grading.notation import align, ratio_verdict
 from mathsynth.grading.numeric import clearly_different
+from mathsynth.grading.values import constant_verdict, number_verdict
 
 __all__ = ["fast_verdict", "parse_number"]
-
-_TOL_ABS = Fraction(2, 10**6)
 
 
 def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
@@ -53,13 +59,19 @@ def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
     (True, True)
     >>> fast_verdict("3", "4"), fast_verdict("0.25", "0.3")
     (False, False)
-    >>> fast_verdict("\\\\frac{1}{3}", "0.333333") is None  # math-verify rounds: let it decide
-    True
+    >>> fast_verdict("\\\\frac{1}{3}", "0.333333"), fast_verdict("0.0000001", "0.0000002")
+    (True, False)
+    >>> fast_verdict("42", "42 cookies"), fast_verdict("42", "42 or 43")
+    (True, False)
     >>> fast_verdict("52_8", "52"), fast_verdict("x=5", "5"), fast_verdict(r"\\text{east}", "5")
     (True, True, False)
     """
     if gold_n == pred_n and gold_n:
         return True
+    pred_n = align(gold_n, pred_n)  # "x<3" against "(-\\infty,3)"
+    ratio = ratio_verdict(gold_n, pred_n)  # "1:2:3" = "2:4:6"; "4:30" is a time
+    if ratio is not None:
+        return ratio
     for canon in (_choice, _words):  # "(C)" vs "\\text{C}"; "\\text{Monday}" vs "\\text{monday}"
         a = canon(gold_n)
         if a is not None:
@@ -68,21 +80,18 @@ def fast_verdict(gold_n: str, pred_n: str) -> bool | None:
                 return a == b
     g = parse_number(gold_n)
     p = parse_number(pred_n)
+    if g is not None and p is None and not g[2]:
+        prose = prose_verdict(g[0], pred_n)  # "42 cookies", "42 or 43", "at least 40"
+        if prose is not None:
+            return prose
     if g is None or p is None:
+        exact = constant_verdict(gold_n, pred_n, g, p)
+        if exact is not None:
+            return exact
         if clearly_different(_plain(gold_n, g), _plain(pred_n, p)):
             return False
         return _other_forms(gold_n, pred_n)
-    (gv, gdec, gpct), (pv, pdec, ppct) = g, p
-    if gpct or ppct:
-        return None
-    if gv == pv:
-        return True
-    if not gdec and not pdec:
-        return False
-    tol = max(_TOL_ABS, max(abs(gv), abs(pv)) / 10**12)
-    if abs(gv - pv) > tol:
-        return False
-    return None
+    return number_verdict(g, p, gold_n, pred_n)
 
 
 def _plain(s: str, num: tuple[Fraction, bool, bool] | None) -> str:
@@ -235,4 +244,23 @@ def _other_forms(gold_n: str, pred_n: str) -> bool | None:
     eg, ep = _assignment(gold_n), _assignment(pred_n)
     if eg or ep:
         return _equations(eg, ep, gold_n, pred_n)
+    vector = _vector(gold_n, pred_n)
+    if vector is not None:
+        return vector
     return _kinds(gold_n, pred_n)
+
+
+def _vector(gold_n: str, pred_n: str) -> bool | None:
+    """A one-row or one-column matrix against a tuple of as many entries: the same vector written
+    two ways (math-verify never matches a matrix with a tuple), compared entry by entry."""
+    m, t = (gold_n, pred_n) if gold_n.startswith("\\begin") else (pred_n, gold_n)
+    rows = _matrix(m) if m.startswith("\\begin") else None
+    if rows is None or not (len(rows) == 1 or len(rows[0]) == 1) or not (
+            t.startswith("(") and t.endswith(")")) or "(" in t[1:] or "\\" in t:
+        return None
+    entries = [c for r in rows for c in r]
+    parts = t[1:-1].split(",")
+    if len(parts) != len(entries) or not all(_scalar(x) for x in parts):
+        return None
+    verdicts = [fast_verdict(a, b) for a, b in zip(entries, parts, strict=True)]
+    return False if False in verdicts else (True if all(verdicts) else None)

@@ -14,16 +14,18 @@ The verdict is only ever *"different"*, and only when it is certain to match mat
   positive non-integers, a different value per letter); a point where either side fails (a zero
   denominator, a negative base under a root, overflow) means no verdict. Two expressions whose
   values differ at a real point are not identical, so ``simplify(a - b)`` cannot be 0;
-* for two scalars: at some point the values differ by more than ``max(2e-6, 1e-9 * magnitude)``,
-  where the magnitude includes every intermediate value (float cancellation). math-verify rounds
-  decimals to 6 places, compares exact values exactly, and otherwise needs ``simplify(a - b) == 0``;
-  none of these can hold for values that far apart;
+* for two scalars: at some point the values differ by more than ``1e-9 * magnitude``, where the
+  magnitude includes every term added or subtracted on the way (float cancellation; products and
+  quotients keep their relative precision), and by more than ``2e-6`` when either side has a
+  decimal (math-verify rounds decimals to 6 places). Without decimals there is no absolute floor:
+  ``\frac{1}{2^{99}}`` and ``\frac{1}{2^{98}}`` differ (math-verify's ``evalf(chop=True)`` calls
+  them equal, which is wrong);
 * for comma lists (tuples, intervals, sets, solution lists, ``a \\pm b`` read as ``a+b, a-b``): some
   value of one side has no value within that tolerance on the other side. math-verify pairs
   elements one-to-one (tuples, interval endpoints, sorted sets), so such a pair can never match.
 
 Grammar: numbers, ``\\pi``, ``\\infty`` (only as an interval end), ``+ - \\cdot \\times \\div * /``,
-``^`` with a small exponent, ``\\frac{a}{b}`` (also ``\\frac ab``), ``\\sqrt{x}``, ``\\sqrt[n]{x}``,
+``^`` with an exponent up to 1024, ``\\frac{a}{b}`` (also ``\\frac ab``), ``\\sqrt{x}``, ``\\sqrt[n]{x}``,
 parentheses and braces, implicit products such as ``2\\sqrt{3}``, ``3\\pi``, ``2x(1+y)`` (binding
 tighter than ``/``, as in math-verify: ``1/2x`` is ``1/(2x)``), single lowercase letters as
 variables (``i`` too: math-verify 0.9 reads a lowercase ``i`` as a plain symbol, so ``6-5i`` is
@@ -81,13 +83,17 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.env = env
-        self.big = 0.0  # largest magnitude seen (to bound float cancellation)
+        self.big = 0.0  # largest magnitude added or subtracted (to bound float cancellation)
 
     def note(self, v: float) -> float:
         if isinstance(v, complex) or not math.isfinite(v):
             raise _Reject
-        self.big = max(self.big, abs(v))
         return v
+
+    def added(self, a: float, b: float, v: float) -> float:
+        """``v`` = a + b or a - b: only sums lose precision relative to their result."""
+        self.big = max(self.big, abs(a), abs(b))
+        return self.note(v)
 
     def peek(self, k: int = 0) -> str | None:
         return self.t[self.i + k] if self.i + k < len(self.t) else None
@@ -110,7 +116,7 @@ class _Parser:
         while self.peek() in ("+", "-"):
             op = self.take()
             w, _ = self.term()
-            v, q = self.note(v + w if op == "+" else v - w), None  # an unevaluated Add
+            v, q = self.added(v, w, v + w if op == "+" else v - w), None  # an unevaluated Add
         self.depth -= 1
         return v, q
 
@@ -147,7 +153,7 @@ class _Parser:
         for w, r, _ in reversed(factors[:-1]):  # math-verify folds from the right, and reads an
             if _integer(r) and q is not None and q > 0:  # integer times a positive Rational as a
                 q = r + q if r >= 0 else r - q  # mixed number: "2\\frac{1}{2}" is 5/2, "2(3)" is 5
-                v = self.note(w + v if r >= 0 else w - v)
+                v = self.added(w, v, w + v if r >= 0 else w - v)
             else:
                 v, q = self.note(w * v), None
         return v, q
@@ -168,7 +174,7 @@ class _Parser:
                     e = self.env[tok]
                 else:
                     raise _Reject
-            if self.peek() == "^" or abs(e) > 64 or (e != int(e) and base < 0) or (base == 0 and e <= 0):
+            if self.peek() == "^" or abs(e) > 1024 or (e != int(e) and base < 0) or (base == 0 and e <= 0):
                 raise _Reject
             try:
                 base = base ** e
@@ -292,7 +298,7 @@ def _evaluate(s: str, point: int = 0) -> tuple[str, list[float], float, bool] | 
                 if p.peek() == "\\pm":  # "a \\pm b" is the pair a+b, a-b
                     p.take()
                     b, _ = p.expr()
-                    values += [p.note(a + b), p.note(a - b)]
+                    values += [p.added(a, b, a + b), p.added(a, b, a - b)]
                 else:
                     values.append(a)
             if p.peek() == ",":
@@ -344,19 +350,19 @@ def evaluate(s: str) -> tuple[str, list[float]] | None:
     return None if r is None else (r[0], r[1])
 
 
-def _far(a: float, b: float, scale: float) -> bool:
+def _far(a: float, b: float, scale: float, floor: float) -> bool:
     if math.isinf(a) or math.isinf(b):
         return a != b
-    return abs(a - b) > max(2e-6, 1e-9 * max(abs(a), abs(b), scale))
+    return abs(a - b) > max(floor, 1e-9 * max(abs(a), abs(b), scale))
 
 
-def _differ(g: tuple, p: tuple) -> bool:
+def _differ(g: tuple, p: tuple, floor: float) -> bool:
     gv, pv = g[1], p[1]
     scale = max(g[2], p[2])
     if g[0] == "scalar" and p[0] == "scalar":
-        return _far(gv[0], pv[0], scale)
-    return (any(all(_far(a, b, scale) for b in pv) for a in gv)
-            or any(all(_far(a, b, scale) for a in gv) for b in pv))
+        return _far(gv[0], pv[0], scale, floor)
+    return (any(all(_far(a, b, scale, floor) for b in pv) for a in gv)
+            or any(all(_far(a, b, scale, floor) for a in gv) for b in pv))
 
 
 def clearly_different(gold_n: str, pred_n: str) -> bool:
@@ -381,12 +387,13 @@ def clearly_different(gold_n: str, pred_n: str) -> bool:
     p = _evaluate(pred_n)
     if p is None:
         return False
+    floor = 2e-6 if "." in gold_n or "." in pred_n else 0.0
     if not (g[3] or p[3]):
-        return _differ(g, p)
-    different = _differ(g, p)
+        return _differ(g, p, floor)
+    different = _differ(g, p, floor)
     for point in range(1, _POINTS):  # every point must evaluate cleanly
         g, p = _evaluate(gold_n, point), _evaluate(pred_n, point)
         if g is None or p is None:
             return False
-        different = different or _differ(g, p)
+        different = different or _differ(g, p, floor)
     return different

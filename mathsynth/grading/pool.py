@@ -43,6 +43,19 @@ def _op_equiv(gold_n: str, pred_n: str, timeout_s: int) -> bool:
     return mv_equivalent(gold_n, pred_n, timeout_s)
 
 
+def _op_mv_plain(gold: str, response: str, timeout_s: int) -> tuple[bool, str]:
+    """Plain math-verify on a whole response, the loop everyone writes first (for audits):
+    ``verify(parse("$gold$"), parse(response))`` and the string of what it extracted."""
+    import logging
+
+    from math_verify import parse, verify
+
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    pred = parse(response, parsing_timeout=timeout_s)
+    ok = verify(parse("$" + gold + "$", parsing_timeout=timeout_s), pred, timeout_seconds=timeout_s)
+    return bool(ok), str(pred[-1]) if pred else ""
+
+
 def _op_sleep(seconds: float) -> bool:  # test hook: a task that overruns its deadline
     time.sleep(seconds)
     return True
@@ -56,7 +69,8 @@ def _op_pid() -> int:
     return os.getpid()
 
 
-_OPS = {"equiv": _op_equiv, "sleep": _op_sleep, "crash": _op_crash, "pid": _op_pid}
+_OPS = {"equiv": _op_equiv, "mv_plain": _op_mv_plain, "sleep": _op_sleep, "crash": _op_crash,
+        "pid": _op_pid}
 
 
 def _worker_main(conn: Connection, memory_mb: int | None, out: Connection | None = None) -> None:
