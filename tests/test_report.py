@@ -78,6 +78,46 @@ def write_scale(folder: Path, *, model: str = "tiny-model") -> Path:
     return folder
 
 
+def _ci(cell: dict, half: float = 0.05) -> dict:
+    """The interval keys a newer producer adds to an aggregate cell: value ± ``half``, clipped to [0, 1]."""
+    ci = {m: [max(0.0, cell[m] - half), min(1.0, cell[m] + half)] for m in ("pass@1", "pass_ratio@N", "pass@N")
+          if m in cell}
+    return {**cell, "ci95": ci, "ci_method": {"pass@1": "wilson", "pass@N": "wilson",
+                                              "pass_ratio@N": "bootstrap"},
+            "small_cell": cell.get("n_problems", 100) < 30}
+
+
+def write_scale_with_intervals(folder: Path) -> Path:
+    """The same study as a newer producer writes it: intervals, small cells, Pass@1 source, slope
+    statistics, a constant series (r2 null), a failed step fit (acc_step null) and paired comparisons."""
+    write_scale(folder)
+    spec = json.loads((folder / "scale.json").read_text())
+    for p in spec["points"]:
+        p.update(_ci(p))
+        p["pass@1_source"] = "greedy"
+        p["by_steps"] = {g: _ci(v) for g, v in p["by_steps"].items()}
+        p["by_level"] = {g: _ci(v) for g, v in p["by_level"].items()}
+        if p["step_fit"]:
+            a = p["step_fit"]["acc_step"]
+            p["step_fit"].update(ci95=[a - 0.02, a + 0.02], method="binomial-mle")
+        if p["benchmark"] == "gsm8k" and p["data"] == "base":
+            p["step_fit"] = {"acc_step": None, "ci95": None, "method": "binomial-mle"}
+    for key, f in spec["fits"].items():
+        f.update(slope_ci95=[0.04, 0.16], slope_per_doubling=0.0301, slope_per_doubling_ci95=[0.012, 0.048],
+                 p_value=0.0004)
+        if key == "math500/real/pass@N":
+            f.update(slope=0.0, r2=None, p_value=1.0, slope_ci95=[0.0, 0.0], slope_per_doubling=0.0,
+                     slope_per_doubling_ci95=[0.0, 0.0])
+    spec["comparisons"] = [
+        {"a": "base", "b": "synthetic-1000", "benchmark": "gsm8k", "metric": "pass@1", "diff": 0.2,
+         "ci95": [0.12, 0.28], "p_value": 0.00002, "test": "mcnemar-exact", "n_problems": 120, "a_only": 3,
+         "b_only": 27},
+        {"a": "real-1000", "b": "synthetic-1000", "benchmark": "gsm8k", "metric": "pass_ratio@N", "diff": 0.054,
+         "ci95": [-0.01, 0.118], "p_value": 0.11, "test": "paired-bootstrap", "n_problems": 120}]
+    (folder / "scale.json").write_text(json.dumps(spec, indent=1))
+    return folder
+
+
 def img_sources(html: str) -> list[str]:
     return re.findall(r'<img src="([^"]+)"', html)
 
@@ -110,8 +150,11 @@ def test_demo_eval_report(demo_eval, tmp_path):
     assert "### Runs" in md and "| fake / demo |" in md
     assert "### By MATH level" in md and "### pass@k and maj@k" in md
     # The metrics table values are the file's values, in percent.
-    pass1 = json.loads((demo_eval / "metrics.json").read_text())["overall"]["pass@1"]
-    assert f"| {100 * pass1:.1f} |" in md
+    # (with the 95% interval in brackets where the file records one).
+    overall = json.loads((demo_eval / "metrics.json").read_text())["overall"]
+    ci = overall.get("ci95", {}).get("pass@1")
+    cell = f"{100 * overall['pass@1']:.1f}" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+    assert f"| {cell} |" in md
 
 
 @needs_data
@@ -144,8 +187,80 @@ def test_scale_report(tmp_path):
     for title in ("### Points", "### Log-linear fits", "### Synthetic vs real data at equal sizes"):
         assert title in md
     assert "| gsm8k | 1000 | 30.0 | 24.0 | +6.0 |" in md  # Pass@1 synthetic vs real, Δ in pp
-    assert "| gsm8k | synthetic | Pass@1 | +10.0 | -5.0 | 1.000 |" in md
+    # A file without interval keys: bare values; the slope per doubling is derived (x log10 2).
+    assert "| gsm8k | synthetic | Pass@1 | +10.0 | +3.0 | -5.0 | 1.000 | - |" in md
+    assert not re.search(r"\d \[[-+]?\d", md.split("### Points")[1].split("###")[0])
     assert '<a href="../study/evals/gsm8k-real-250/metrics.json">' in html
+
+
+def test_scale_report_shows_intervals(tmp_path):
+    study = write_scale_with_intervals(tmp_path / "study")
+    out = tmp_path / "rep"
+    res = build_report([study], out)
+    html, md = check_report(res, out)
+    # Points: value [lo, hi] in percent, Pass@1 labelled greedy, the failed step fit as a dash.
+    assert "| benchmark | data | size | Pass@1 (greedy) % | PassRatio@4 % | Pass@4 % |" in md
+    assert "| gsm8k | synthetic | 1000 | 30.0 [25.0, 35.0] | 27.0 [22.0, 32.0] | 60.0 [55.0, 65.0] |" in md
+    assert "| gsm8k | base | base | 10.0 [5.0, 15.0] | 9.0 [4.0, 14.0] | 20.0 [15.0, 25.0] | 5.0 | — |" in md
+    # The fit: per 10x and per doubling with intervals, R² and p; a constant series has R² "—".
+    assert ("| gsm8k | synthetic | Pass@1 | +10.0 [+4.0, +16.0] | +3.0 [+1.2, +4.8] | -5.0 | 1.000 | <0.001 |"
+            in md)
+    assert "| math500 | real | Pass@4 | +0.0 [+0.0, +0.0] | +0.0 [+0.0, +0.0] | -5.0 | — | 1.000 |" in md
+    assert "### Paired comparisons" in md
+    assert ("| gsm8k | Pass@1 | base | synthetic-1000 | +20.0 [+12.0, +28.0] | <0.001 | mcnemar-exact | 120 | 3 | 27 |"
+            in md)
+    assert ("| gsm8k | PassRatio@N | real-1000 | synthetic-1000 | +5.4 [-1.0, +11.8] | 0.110 | paired-bootstrap "
+            "| 120 | - | - |") in md
+    # The same cells in HTML, right-aligned like any number.
+    assert '<td class="num">30.0 [25.0, 35.0]</td>' in html and '<td class="num">—</td>' in html
+
+
+def test_eval_report_intervals_small_cells_and_error_kinds(tmp_path):
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    overall = _ci({"n_problems": 200, "n_samples": 4, "pass@1": 0.25, "pass_ratio@N": 0.2, "pass@N": 0.5,
+                   "pass@k": {"1": 0.2, "2": 0.3, "4": 0.5}, "maj@k": {"1": 0.2, "4": 0.26},
+                   "no_answer_rate": 0.1, "truncated_rate": 0.08, "pass@1_source": "first_sample"})
+    overall["ci95"].update({"pass@k": {"1": [0.15, 0.25], "2": [0.24, 0.36], "4": [0.43, 0.57]},
+                            "maj@k": {"1": [0.15, 0.25], "4": [0.2, 0.32]}})
+    # Error kinds come from the file: "truncated" and a kind this report has never heard of.
+    overall["errors"] = {"no_answer": 0.02, "looping": 0.05, "truncated": 0.08, "reasoning": 0.4,
+                         "calculation": 0.25, "correct": 0.2}
+    by_steps = {str(s): _ci({"n_problems": n, "pass@1": 0.5 / s, "pass_ratio@N": 0.4 / s, "pass@N": 0.9 / s})
+                for s, n in ((2, 150), (3, 12))}
+    (ev / "metrics.json").write_text(json.dumps({
+        "overall": overall, "by_steps": by_steps, "run": {"model": "m", "benchmark": "gsm8k"},
+        "step_fit": {"acc_step": None, "ci95": None, "method": "binomial-mle"}}))
+    out = tmp_path / "rep"
+    res = build_report([ev], out)
+    html, md = check_report(res, out)
+    assert "| Pass@1 (first sample) % |" in md and "| 25.0 [20.0, 30.0] | 20.0 [15.0, 25.0] |" in md
+    assert "| 4 | 50.0 [43.0, 57.0] | 26.0 [20.0, 32.0] |" in md  # pass@k and maj@k at k = 4
+    assert "| 8.0 | first sample |" in md  # truncated %, then how Pass@1 was measured
+    # The 12-problem step group is flagged small, the 150-problem one is not; the note says why.
+    assert "| 3 | 12 | 16.7 [11.7, 21.7]† |" in md and "| 2 | 150 | 25.0 [20.0, 30.0] |" in md
+    assert "† fewer than 30 problems" in md
+    cols = re.search(r"### Error types\n\n(\|.*\|)\n", md).group(1)
+    assert cols == ("| run | correct % | calculation error % | reasoning error % | truncated (token limit) % | "
+                    "no answer % | looping % |")
+    assert "| m / gsm8k | observed | — |" in md  # the step fit the producer could not make
+    assert "eval_errors.png" in {Path(p).name for p in res["plots"]}
+
+
+def test_compare_file_in_report(tmp_path):
+    cmp = tmp_path / "cmp.json"
+    cmp.write_text(json.dumps({"comparisons": [
+        {"a": "base", "b": "student", "benchmark": "demo", "metric": "pass@N", "diff": -0.03125,
+         "ci95": [-0.1, 0.04], "p_value": 1.0, "test": "mcnemar-exact", "n_problems": 32, "a_only": 2,
+         "b_only": 1}]}))
+    out = tmp_path / "rep"
+    res = build_report([write_scale(tmp_path / "study"), cmp], out)
+    md = Path(res["md"]).read_text()
+    assert "### Paired comparisons: cmp" in md
+    assert "| demo | Pass@N | base | student | -3.1 [-10.0, +4.0] | 1.000 | mcnemar-exact | 32 | 2 | 1 |" in md
+    (tmp_path / "bad.json").write_text('{"points": []}')
+    with pytest.raises(MathsynthError, match="'comparisons' list"):
+        build_report([tmp_path / "bad.json"], tmp_path / "rep2")
 
 
 def test_mixed_report_and_escaping(demo_eval, tmp_path):

@@ -42,12 +42,13 @@ class Plot:
 
 @dataclass
 class Section:
-    """A titled part of the report; ``items`` are paragraphs (str), :class:`Table` or :class:`Plot`."""
+    """A titled part of the report; ``items`` are paragraphs (str, or a :class:`Link` on its own line),
+    :class:`Table` or :class:`Plot`."""
 
     title: str
-    items: list[str | Table | Plot] = field(default_factory=list)
+    items: list[str | Link | Table | Plot] = field(default_factory=list)
 
-    def add(self, item: str | Table | Plot | None) -> None:
+    def add(self, item: str | Link | Table | Plot | None) -> None:
         """Append an item, ignoring None (what a plot or table builder returns when it has no data).
 
         >>> s = Section("x"); s.add(None); s.add("text"); s.items

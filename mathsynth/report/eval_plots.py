@@ -10,18 +10,23 @@ from pathlib import Path
 
 import numpy as np
 
-from mathsynth.report.load import ERROR_KINDS, HEADLINE, EvalRun, group_key, num
+from mathsynth.report.intervals import ci_of, pair
+from mathsynth.report.load import HEADLINE, EvalRun, error_kinds, group_key, num
 from mathsynth.report.plots import (
     ERROR_COLORS,
-    ERROR_LABELS,
+    ERRORBAR,
     color,
     common_n,
+    error_color,
+    error_label,
     headline_axes,
     log_ticks,
     metric_label,
     new_figure,
     percent_axis,
     save,
+    text_color,
+    yerr,
 )
 
 BREAKDOWN_AXIS = {"by_level": "MATH level", "by_steps": "GSM8K reasoning steps", "by_subject": "subject"}
@@ -53,16 +58,19 @@ def groups(run: EvalRun, key: str) -> dict[str, dict]:
 
 
 def errors_of(d: object) -> dict[str, float] | None:
-    """An ``errors`` object with at least one numeric share, or None.
+    """The numeric shares of an ``errors`` object, in display order (see ``error_kinds``), or None.
 
-    >>> errors_of({"errors": {"correct": 0.5, "calculation": 0.5}})
-    {'correct': 0.5, 'calculation': 0.5, 'reasoning': 0.0, 'no_answer': 0.0}
+    Kinds are whatever the producer wrote (``truncated`` was added later; others may follow).
+
+    >>> errors_of({"errors": {"no_answer": 0.1, "correct": 0.5, "calculation": 0.4, "note": "x"}})
+    {'correct': 0.5, 'calculation': 0.4, 'no_answer': 0.1}
     >>> errors_of({"errors": None})
     """
     e = d.get("errors") if isinstance(d, dict) else None
-    if not isinstance(e, dict) or all(num(e.get(k)) is None for k in ERROR_KINDS):
+    if not isinstance(e, dict):
         return None
-    return {k: num(e.get(k)) or 0.0 for k in ERROR_KINDS}
+    shares = {str(k): num(v) for k, v in e.items() if num(v) is not None}
+    return {k: shares[k] for k in error_kinds([shares])} or None
 
 
 def _n(runs: list[EvalRun]) -> int | None:
@@ -81,14 +89,17 @@ def plot_passk(runs: list[EvalRun], path: Path) -> Path | None:
     ax = fig.subplots()
     ks: set[int] = set()
     drawn = False
+    banded = False
     for i, r in enumerate(runs):
         ov = r.metrics["overall"]
         pk, mk = _curve(ov.get("pass@k")), _curve(ov.get("maj@k"))
         if pk:
             ax.plot(*zip(*pk, strict=True), "-o", color=color(i), label=f"{r.label}: pass@k")
+            banded |= _band(ax, ov, "pass@k", pk, color(i))
         if mk:
             ax.plot(*zip(*mk, strict=True), "--s", color=color(i), alpha=0.8, markersize=4,
                     label=f"{r.label}: maj@k")
+            banded |= _band(ax, ov, "maj@k", mk, color(i))
         ks.update(k for k, _ in pk + mk)
         drawn = drawn or bool(pk or mk)
     if not drawn:
@@ -97,9 +108,21 @@ def plot_passk(runs: list[EvalRun], path: Path) -> Path | None:
     percent_axis(ax)
     ax.set_xlabel("k (samples per problem, log scale)")
     ax.set_ylabel("accuracy")
-    ax.set_title("pass@k (any of k correct) and maj@k (majority vote of k correct)")
+    ax.set_title("pass@k (any of k correct) and maj@k (majority vote of k correct)"
+                 + ("; bands: 95% intervals" if banded else ""))
     ax.legend(fontsize="small")
     return save(fig, path)
+
+
+def _band(ax, cell: dict, metric: str, curve: list[tuple[int, float]], c: str) -> bool:
+    """Shade the 95% interval of a pass@k / maj@k curve where the file records one per k."""
+    cis = [(k, ci_of(cell, metric, k)) for k, _ in curve]
+    cis = [(k, ci) for k, ci in cis if ci is not None]
+    if not cis:
+        return False
+    ax.fill_between([k for k, _ in cis], [ci[0] for _, ci in cis], [ci[1] for _, ci in cis], color=c,
+                    alpha=0.15, linewidth=0)
+    return True
 
 
 def plot_breakdown(runs: list[EvalRun], key: str, path: Path) -> Path | None:
@@ -123,8 +146,9 @@ def plot_breakdown(runs: list[EvalRun], key: str, path: Path) -> Path | None:
     for j, (i, r, gs) in enumerate(have):
         for ax, m in zip(axes, HEADLINE, strict=True):
             ys = [num(gs.get(g, {}).get(m)) for g in names]
+            err = yerr(ys, [ci_of(gs.get(g), m) for g in names])
             ax.bar(x - 0.4 + width * (j + 0.5), [y or 0.0 for y in ys], width, color=color(i),
-                   label=r.label if ax is axes[0] else None)
+                   label=r.label if ax is axes[0] else None, yerr=err, error_kw=ERRORBAR)
     for ax in axes:
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=35 if many else 0, ha="right" if many else "center",
@@ -139,15 +163,17 @@ def plot_breakdown(runs: list[EvalRun], key: str, path: Path) -> Path | None:
 def _stacked(ax, x, shares: list[dict[str, float] | None], width: float, horizontal: bool,
              legend: bool) -> None:
     bottom = np.zeros(len(shares))
-    for kind in ERROR_KINDS:
+    kinds = error_kinds(shares)
+    unknown = [k for k in kinds if k not in ERROR_COLORS]
+    for kind in kinds:
         vals = np.array([(s or {}).get(kind, 0.0) for s in shares])
         draw = ax.barh if horizontal else ax.bar
         kw = {"left": bottom} if horizontal else {"bottom": bottom}
-        bars = draw(x, vals, width, color=ERROR_COLORS[kind], label=ERROR_LABELS[kind] if legend else None,
-                    **kw)
+        c = error_color(kind, unknown.index(kind) if kind in unknown else 0)
+        bars = draw(x, vals, width, color=c, label=error_label(kind) if legend else None, **kw)
         # Print the share inside segments big enough to hold it; small slivers stay unlabelled.
         ax.bar_label(bars, labels=[f"{100 * v:.0f}%" if v >= 0.07 else "" for v in vals],
-                     label_type="center", fontsize="x-small", color="white")
+                     label_type="center", fontsize="small", color=text_color(c))
         bottom += vals
 
 
@@ -174,7 +200,7 @@ def plot_errors(runs: list[EvalRun], path: Path) -> Path | None:
     ax.set_xlabel("share of all samples")
     ax.set_title("Error types (calculation: a step's arithmetic is wrong; reasoning: every step right, "
                  "answer wrong)", fontsize="medium")
-    fig.legend(loc="outside lower center", ncols=4, fontsize="small")
+    fig.legend(loc="outside lower center", ncols=5, fontsize="small")
     return save(fig, path)
 
 
@@ -201,7 +227,7 @@ def plot_errors_by(runs: list[EvalRun], key: str, path: Path) -> Path | None:
         ax.set_title(r.label, fontsize="medium")
         percent_axis(ax, top=1.0)
     axes[0].set_ylabel("share of samples")
-    fig.legend(loc="outside upper center", ncols=4, fontsize="small")
+    fig.legend(loc="outside upper center", ncols=5, fontsize="small")
     return save(fig, path)
 
 
@@ -217,29 +243,77 @@ def step_fit_of(d: object) -> tuple[float, float | None, list[tuple[int, float]]
     return num(sf["acc_step"]), num(sf.get("rmse")), _curve(sf.get("by_steps"))
 
 
+def step_fit_ci(d: object) -> tuple[float, float] | None:
+    """The 95% interval of Acc_step recorded with the fit, or None.
+
+    >>> step_fit_ci({"step_fit": {"acc_step": 0.9, "ci95": [0.85, 0.93]}}), step_fit_ci({"step_fit": None})
+    ((0.85, 0.93), None)
+    """
+    sf = d.get("step_fit") if isinstance(d, dict) else None
+    return pair(sf.get("ci95")) if isinstance(sf, dict) else None
+
+
+def fitted_metric(d: object) -> str:
+    """The metric the step fit was made on (PassRatio@N unless the producer says otherwise).
+
+    >>> fitted_metric({"step_fit": {"metric": "pass@1"}}), fitted_metric({})
+    ('pass@1', 'pass_ratio@N')
+    """
+    sf = d.get("step_fit") if isinstance(d, dict) else None
+    m = sf.get("metric") if isinstance(sf, dict) else None
+    return m if isinstance(m, str) else "pass_ratio@N"
+
+
+def observed_steps(d: dict, obs: list[tuple[int, float]]) -> list[tuple[int, float, tuple | None]]:
+    """(steps, accuracy, 95% interval) per step count: the fit's own observed values, else the
+    ``by_steps`` groups' fitted metric; intervals come from those groups' ``ci95``.
+
+    >>> observed_steps({"by_steps": {"2": {"pass_ratio@N": 0.5, "ci95": {"pass_ratio@N": [0.4, 0.6]}}}}, [])
+    [(2, 0.5, (0.4, 0.6))]
+    """
+    metric = fitted_metric(d)
+    gs = d.get("by_steps") if isinstance(d.get("by_steps"), dict) else {}
+    if not obs:
+        obs = _curve({k: v.get(metric) for k, v in gs.items() if isinstance(v, dict)})
+    return [(s, y, ci_of(gs.get(str(s)), metric)) for s, y in obs]
+
+
 def plot_step_fit(runs: list[EvalRun], path: Path) -> Path | None:
-    """Observed accuracy per GSM8K step count (dots) and the fitted Acc_final = Acc_step^s (line)."""
-    have = [(i, r, step_fit_of(r.metrics)) for i, r in enumerate(runs)]
-    have = [h for h in have if h[2]]
+    """Observed accuracy per GSM8K step count (dots, 95% bars) and the fitted Acc_final = Acc_step^s
+    (line, with the band Acc_step's interval gives where recorded)."""
+    have = []
+    for i, r in enumerate(runs):
+        f = step_fit_of(r.metrics)
+        if f:
+            acc, rmse, obs = f
+            have.append((i, r, (acc, rmse, observed_steps(r.metrics, obs))))
     if not have:
         return None
     fig = new_figure(8, 4.8)
     ax = fig.subplots()
-    steps = [s for _, _, (_, _, obs) in have for s, _ in obs] or [1, 8]
+    steps = [s for _, _, (_, _, obs) in have for s, _, _ in obs] or [1, 8]
     s = np.linspace(min(1, min(steps)), max(steps), 200)
     for i, r, (acc, rmse, obs) in have:
         if obs:
-            ax.plot(*zip(*obs, strict=True), "o", color=color(i), label=f"{r.label}: observed")
+            ys = [y for _, y, _ in obs]
+            ax.errorbar([x for x, _, _ in obs], ys, yerr=yerr(ys, [ci for _, _, ci in obs]), fmt="o",
+                        color=color(i), capsize=3, label=f"{r.label}: observed")
         extra = f", RMSE {100 * rmse:.1f} pp" if rmse is not None else ""
+        ci = step_fit_ci(r.metrics)
+        cis = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
         ax.plot(s, acc ** s, "-", color=color(i), alpha=0.8,
-                label=f"{r.label}: fit $Acc_{{step}}^s$, Acc_step = {100 * acc:.1f}%{extra}")
+                label=f"{r.label}: fit $Acc_{{step}}^s$, Acc_step = {100 * acc:.1f}%{cis}{extra}")
+        if ci:
+            ax.fill_between(s, ci[0] ** s, ci[1] ** s, color=color(i), alpha=0.15, linewidth=0)
     # The producer says which metric it fitted (PassRatio@N by default: the least noisy per group).
-    fitted = {r.metrics["step_fit"].get("metric") for _, r, _ in have}
+    fitted = {fitted_metric(r.metrics) for _, r, _ in have}
     only = fitted.pop() if len(fitted) == 1 else None
     name = metric_label(only, _n([r for _, r, _ in have])) if isinstance(only, str) else "observed"
     ax.set_xlabel("reasoning steps s in the reference solution")
     ax.set_ylabel(f"final-answer accuracy ({name})")
-    ax.set_title("Accuracy vs reasoning steps: Acc_final = Acc_step ^ s")
+    ax.set_title("Accuracy vs reasoning steps: Acc_final = Acc_step ^ s (bars, bands: 95% intervals)"
+                 if any(step_fit_ci(r.metrics) for _, r, _ in have) else
+                 "Accuracy vs reasoning steps: Acc_final = Acc_step ^ s")
     percent_axis(ax)
     ax.set_xticks(sorted(set(steps)))
     ax.legend(fontsize="small")

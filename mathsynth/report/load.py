@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,27 @@ from mathsynth.errors import InputError, MathsynthError
 
 METRICS_FILE = "metrics.json"
 SCALE_FILE = "scale.json"
+SAMPLES_FILE = "samples.jsonl"
+# A synthesis folder is recognised by any of its output files (generated.jsonl is written first).
+SYNTH_FILES = ("generated.jsonl", "questions.jsonl", "rejects.jsonl")
 # The three headline metrics of the paper, in the order every table and plot shows them.
 HEADLINE = ("pass@1", "pass_ratio@N", "pass@N")
-ERROR_KINDS = ("correct", "calculation", "reasoning", "no_answer")
+# Error kinds in display order; producers may add kinds, which follow these (see error_kinds).
+ERROR_KINDS = ("correct", "calculation", "reasoning", "truncated", "no_answer")
+
+
+def error_kinds(shares: Iterable[dict | None]) -> list[str]:
+    """The error kinds present in any of ``shares``: the known ones in :data:`ERROR_KINDS` order, then
+    the others by name (a producer adding a kind must not need a report change).
+
+    >>> error_kinds([{"no_answer": 0.1, "correct": 0.5}, {"looping": 0.1, "truncated": 0.2}, None])
+    ['correct', 'truncated', 'no_answer', 'looping']
+    """
+    found: set[str] = set()
+    for s in shares:
+        if isinstance(s, dict):
+            found.update(str(k) for k in s)
+    return [k for k in ERROR_KINDS if k in found] + sorted(found - set(ERROR_KINDS))
 
 
 @dataclass
@@ -41,6 +60,36 @@ class ScaleStudy:
     path: Path
     label: str
     data: dict
+
+
+@dataclass
+class SynthRun:
+    """One synthesis output folder (``generated.jsonl``, ``questions.jsonl``, ``rejects.jsonl``,
+    ``stats.json``); ``stats`` and ``config`` are {} when those files are missing."""
+
+    path: Path
+    label: str
+    stats: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+
+@dataclass
+class Comparisons:
+    """Paired comparisons of two runs (``mathsynth compare A B --out X.json``): a list of objects."""
+
+    path: Path
+    label: str
+    items: list[dict]
+
+
+@dataclass
+class Inputs:
+    """Everything the report was given, by kind, in the order given."""
+
+    evals: list[EvalRun] = field(default_factory=list)
+    studies: list[ScaleStudy] = field(default_factory=list)
+    synths: list[SynthRun] = field(default_factory=list)
+    comparisons: list[Comparisons] = field(default_factory=list)
 
 
 def num(x: Any) -> float | None:
@@ -112,9 +161,9 @@ def _check_scale(data: dict, path: Path) -> None:
     for i, p in enumerate(points):
         if not isinstance(p, dict):
             raise InputError(f"points[{i}] is a {type(p).__name__}, expected an object", path=str(path))
-        for field in ("data", "benchmark"):
-            if not isinstance(p.get(field), str):
-                raise InputError(f"points[{i}]: field '{field}' is missing or not a string", path=str(path))
+        for key in ("data", "benchmark"):
+            if not isinstance(p.get(key), str):
+                raise InputError(f"points[{i}]: field '{key}' is missing or not a string", path=str(path))
         # A size is what places a fine-tuned point on the x axis; base points sit at size 0.
         if p["data"] != "base" and num(p.get("size")) is None:
             raise InputError(f"points[{i}]: field 'size' is missing or not a number", path=str(path))
@@ -141,10 +190,90 @@ def _dedupe_labels(items: list) -> None:
             it.label = f"{it.label} #{counts[it.label]}"
 
 
+def _synth_run(folder: Path) -> SynthRun:
+    stats = read_json_object(folder / "stats.json") if (folder / "stats.json").is_file() else {}
+    manifest = read_json_object(folder / "config.json") if (folder / "config.json").is_file() else {}
+    cfg = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    teacher, seeds = cfg.get("teacher"), cfg.get("seeds")
+    label = f"{teacher} on {seeds}" if isinstance(teacher, str) and isinstance(seeds, str) else folder.name
+    return SynthRun(folder, label, stats, cfg)
+
+
+def _comparisons(path: Path, obj: dict) -> Comparisons:
+    items = obj.get("comparisons")
+    if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
+        raise InputError("needs a 'comparisons' list of objects; is this a mathsynth compare file?",
+                         path=str(path))
+    return Comparisons(path, path.stem, items)
+
+
+def _study_synths(study: ScaleStudy) -> list[SynthRun]:
+    """Synthesis jobs inside a study folder (``synth/<job>/``): their rejects explain the training data."""
+    root = study.path / "synth"
+    if not root.is_dir():
+        return []
+    return [_synth_run(d) for d in sorted(root.iterdir())
+            if d.is_dir() and any((d / f).is_file() for f in SYNTH_FILES)]
+
+
+def load_inputs(dirs: list[str | Path]) -> Inputs:
+    """Load result folders or files, in order: eval folders (``metrics.json``), scaling studies
+    (``scale.json``; their ``synth/<job>`` folders come along), synthesis folders (``generated.jsonl``
+    ...) and comparison files (any JSON file holding a ``comparisons`` list).
+
+    A folder holding several kinds of result contributes to each list.
+
+    >>> import tempfile, pathlib, json
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "syn").mkdir()
+    >>> _ = (d / "syn" / "rejects.jsonl").write_text("")
+    >>> _ = (d / "cmp.json").write_text(json.dumps({"comparisons": [{"a": "x", "b": "y"}]}))
+    >>> got = load_inputs([d / "syn", d / "cmp.json"])
+    >>> got.synths[0].label, got.comparisons[0].items
+    ('syn', [{'a': 'x', 'b': 'y'}])
+    """
+    if not dirs:
+        raise MathsynthError("no result folders given")
+    got = Inputs()
+    for d in dirs:
+        d = Path(d)
+        if d.is_file() and d.suffix == ".json" and d.name not in (METRICS_FILE, SCALE_FILE):
+            got.comparisons.append(_comparisons(d, read_json_object(d)))
+            continue
+        if d.is_file() and d.name in (METRICS_FILE, SCALE_FILE):
+            folder, names = d.parent, [d.name]
+        elif d.is_dir():
+            folder, names = d, [n for n in (METRICS_FILE, SCALE_FILE) if (d / n).is_file()]
+            is_synth = any((d / f).is_file() for f in SYNTH_FILES)
+            if is_synth:
+                got.synths.append(_synth_run(d))
+            if not names and not is_synth:
+                raise MathsynthError(f"{d}: holds neither {METRICS_FILE} (an eval) nor {SCALE_FILE} "
+                                     "(a scaling study) nor generated.jsonl (a synthesis run)")
+        else:
+            raise MathsynthError(f"{d}: no such folder")
+        for name in names:
+            path = folder / name
+            obj = read_json_object(path)
+            if name == METRICS_FILE:
+                _check_metrics(obj, path)
+                got.evals.append(EvalRun(folder, _run_label(obj, folder), obj))
+            else:
+                _check_scale(obj, path)
+                model = obj.get("model")
+                label = str(model) if isinstance(model, str) and model else folder.name
+                study = ScaleStudy(folder, label, obj)
+                got.studies.append(study)
+                known = {s.path.resolve() for s in got.synths}
+                got.synths += [s for s in _study_synths(study) if s.path.resolve() not in known]
+    for items in (got.evals, got.studies, got.synths, got.comparisons):
+        _dedupe_labels(items)
+    return got
+
+
 def load_dirs(dirs: list[str | Path]) -> tuple[list[EvalRun], list[ScaleStudy]]:
     """Load result folders (or their ``metrics.json`` / ``scale.json`` files directly), in order.
 
-    A folder holding both files contributes to both lists.
+    A folder holding both files contributes to both lists (see :func:`load_inputs` for every kind).
 
     >>> import tempfile, pathlib, json
     >>> d = pathlib.Path(tempfile.mkdtemp()) / "ev"; d.mkdir()
@@ -154,35 +283,8 @@ def load_dirs(dirs: list[str | Path]) -> tuple[list[EvalRun], list[ScaleStudy]]:
     >>> evals[0].label, studies
     ('m / gsm8k', [])
     """
-    if not dirs:
-        raise MathsynthError("no result folders given")
-    evals: list[EvalRun] = []
-    studies: list[ScaleStudy] = []
-    for d in dirs:
-        d = Path(d)
-        if d.is_file() and d.name in (METRICS_FILE, SCALE_FILE):
-            folder, names = d.parent, [d.name]
-        elif d.is_dir():
-            folder, names = d, [n for n in (METRICS_FILE, SCALE_FILE) if (d / n).is_file()]
-            if not names:
-                raise MathsynthError(f"{d}: holds neither {METRICS_FILE} (an eval) nor {SCALE_FILE} "
-                                     "(a scaling study)")
-        else:
-            raise MathsynthError(f"{d}: no such folder")
-        for name in names:
-            path = folder / name
-            obj = read_json_object(path)
-            if name == METRICS_FILE:
-                _check_metrics(obj, path)
-                evals.append(EvalRun(folder, _run_label(obj, folder), obj))
-            else:
-                _check_scale(obj, path)
-                model = obj.get("model")
-                label = str(model) if isinstance(model, str) and model else folder.name
-                studies.append(ScaleStudy(folder, label, obj))
-    _dedupe_labels(evals)
-    _dedupe_labels(studies)
-    return evals, studies
+    got = load_inputs(dirs)
+    return got.evals, got.studies
 
 
 def slug(text: str) -> str:

@@ -16,14 +16,18 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 
 from mathsynth.report.load import HEADLINE
 
-# A fixed palette so run i has the same colour in every plot of a report.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
-DATA_COLORS = {"base": "#555555", "synthetic": "#1f77b4", "real": "#ff7f0e"}
-ERROR_COLORS = {"correct": "#4caf50", "calculation": "#ff9800", "reasoning": "#9c27b0",
-                "no_answer": "#9e9e9e"}
+# Okabe & Ito's colour-blind-safe palette (distinct under the common colour-vision deficiencies),
+# fixed so that run i has the same colour in every plot of a report; markers and line styles vary
+# too, so series never rely on colour alone.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#999933",
+           "#882255", "#44AA99")
+DATA_COLORS = {"base": "#555555", "synthetic": "#0072B2", "real": "#E69F00"}
+ERROR_COLORS = {"correct": "#009E73", "calculation": "#E69F00", "reasoning": "#CC79A7",
+                "truncated": "#D55E00", "no_answer": "#999999"}
 ERROR_LABELS = {"correct": "correct", "calculation": "calculation error", "reasoning": "reasoning error",
-                "no_answer": "no answer"}
+                "truncated": "truncated (token limit)", "no_answer": "no answer"}
+# Error kinds a producer adds later get these, in order of appearance.
+_EXTRA_ERROR_COLORS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288")
 DPI = 110
 
 
@@ -40,9 +44,27 @@ def data_color(kind: str, i: int = 0) -> str:
     """The colour of a training-data kind (base / synthetic / real); other kinds use the palette.
 
     >>> data_color("real"), data_color("mixed", 4)
-    ('#ff7f0e', '#9467bd')
+    ('#E69F00', '#CC79A7')
     """
     return DATA_COLORS.get(kind, color(i))
+
+
+def error_color(kind: str, i: int = 0) -> str:
+    """The colour of an error kind; a kind the report does not know yet gets a spare colour.
+
+    >>> error_color("correct"), error_color("looping", 0)
+    ('#009E73', '#56B4E9')
+    """
+    return ERROR_COLORS.get(kind) or _EXTRA_ERROR_COLORS[i % len(_EXTRA_ERROR_COLORS)]
+
+
+def error_label(kind: str) -> str:
+    """How an error kind is written in legends and column headers.
+
+    >>> error_label("calculation"), error_label("off_topic")
+    ('calculation error', 'off topic')
+    """
+    return ERROR_LABELS.get(kind) or kind.replace("_", " ")
 
 
 def metric_label(metric: str, n: int | None = None) -> str:
@@ -142,3 +164,37 @@ def legend_from(target, axes: Iterable, **kw) -> None:
             seen.setdefault(label, handle)
     if seen:
         target.legend(list(seen.values()), list(seen), **kw)
+
+
+def yerr(ys: list[float | None], cis: list[tuple[float, float] | None]):
+    """Asymmetric error-bar lengths (2 x n, for matplotlib's ``yerr``) from values and 95% intervals.
+
+    A value without an interval gets a zero-length bar; None when no value has one, so a file
+    without intervals draws no bars at all. Lengths are clipped at 0 (a bootstrap percentile
+    interval can sit just beside its point estimate).
+
+    >>> yerr([0.5, 0.2], [(0.4, 0.7), None]).round(3).tolist()
+    [[0.1, 0.0], [0.2, 0.0]]
+    >>> yerr([0.5], [None]) is None
+    True
+    """
+    import numpy as np
+
+    if not any(c is not None and y is not None for y, c in zip(ys, cis, strict=True)):
+        return None
+    lo = [max(0.0, y - c[0]) if c is not None and y is not None else 0.0 for y, c in zip(ys, cis, strict=True)]
+    hi = [max(0.0, c[1] - y) if c is not None and y is not None else 0.0 for y, c in zip(ys, cis, strict=True)]
+    return np.array([lo, hi])
+
+
+ERRORBAR = {"ecolor": "#333333", "elinewidth": 1.0, "capsize": 3}
+
+
+def text_color(background: str) -> str:
+    """Black or white, whichever reads better on ``background`` (a ``#rrggbb`` colour).
+
+    >>> text_color("#999999"), text_color("#0072B2")
+    ('black', 'white')
+    """
+    r, g, b = (int(background[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"

@@ -32,7 +32,10 @@ code{background:#f3f5f8;padding:0 .2em}
 footer{margin-top:3em;color:#888;font-size:.85em}
 """
 
-_NUMERIC = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?%?$|^-$")
+_NUM = r"[-+]?(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?%?"
+# A number, optionally with its interval and a small-cell dagger ("12.3 [10.1, 14.8]†"), "<0.001", or
+# a dash (not recorded / not defined): right-aligned, and safe to write to Markdown unescaped.
+_NUMERIC = re.compile(rf"^(<)?{_NUM}( \[{_NUM}, {_NUM}\])?†?$|^-$|^—$")
 
 
 def _esc(s: object) -> str:
@@ -92,6 +95,8 @@ def to_html(title: str, intro: list[str], sections: list[Section], out_dir: Path
         for item in s.items:
             if isinstance(item, Table):
                 out += _table_html(item)
+            elif isinstance(item, Link):
+                out.append(f"<p>{_cell_html(item)}</p>")
             elif isinstance(item, Plot):
                 src = _href(item.path, out_dir)
                 out.append(f'<figure><img src="{_esc(src)}" alt="{_esc(item.caption)}">'
@@ -114,6 +119,8 @@ def _md_text(s: object) -> str:
 def _md_cell(c: Cell) -> str:
     if isinstance(c, Link):
         return f"[{_md_text(c.text)}]({c.href.replace(' ', '%20')})"
+    if _NUMERIC.match(c):  # our own number formats: brackets of an interval need no escaping
+        return c
     return _md_text(c)
 
 
@@ -160,6 +167,8 @@ def to_markdown(title: str, intro: list[str], sections: list[Section], out_dir: 
         for item in s.items:
             if isinstance(item, Table):
                 out += _table_md(item)
+            elif isinstance(item, Link):
+                out += [_md_cell(item), ""]
             elif isinstance(item, Plot):
                 out += [f"![{_md_text(item.caption)}]({_href(item.path, out_dir)})", ""]
             else:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
-from mathsynth.report.eval_plots import ERROR_COLORS, _stacked, errors_of, step_fit_of
-from mathsynth.report.load import HEADLINE, ScaleStudy, group_key, num
+from mathsynth.report.eval_plots import _stacked, errors_of, step_fit_ci, step_fit_of
+from mathsynth.report.intervals import ci_of
+from mathsynth.report.load import HEADLINE, ScaleStudy, error_kinds, group_key, num
 from mathsynth.report.plots import (
     data_color,
     headline_axes,
@@ -23,6 +24,7 @@ from mathsynth.report.plots import (
     new_figure,
     percent_axis,
     save,
+    yerr,
 )
 
 GROUP_AXIS = {"by_level": "MATH level", "by_steps": "GSM8K steps"}
@@ -78,19 +80,35 @@ def fit_of(study: ScaleStudy, benchmark: str, kind: str, metric: str) -> tuple[f
     return num(f["slope"]), num(f["intercept"]), num(f.get("r2"))
 
 
-def _series(pts: list[dict], kind: str, value) -> list[tuple[float, float]]:
+def _series(pts: list[dict], kind: str, value, ci=None) -> list[tuple[float, float, tuple | None]]:
+    """(size, value, 95% interval or None) of the points of one data kind, by size."""
     out = []
     for p in pts:
         size, y = num(p.get("size")), value(p)
         if p["data"] == kind and size and size > 0 and y is not None:
-            out.append((size, y))
-    return sorted(out)
+            out.append((size, y, ci(p) if ci else None))
+    return sorted(out, key=lambda t: t[0])
 
 
-def _base(pts: list[dict], value) -> float | None:
-    vals = [value(p) for p in pts if p["data"] == "base"]
-    vals = [v for v in vals if v is not None]
+def _points(ax, ser, fmt: str, c: str, **kw) -> None:
+    """Measured points with their 95% error bars (none where the file records no interval)."""
+    xs, ys, cis = zip(*ser, strict=True)
+    ax.errorbar(xs, ys, yerr=yerr(list(ys), list(cis)), fmt=fmt, color=c, capsize=3, **kw)
+
+
+def _base(pts: list[dict], value, ci=None) -> tuple[float, tuple | None] | None:
+    """The base model's value (and interval) for a horizontal reference line."""
+    vals = [(value(p), ci(p) if ci else None) for p in pts if p["data"] == "base"]
+    vals = [v for v in vals if v[0] is not None]
     return vals[0] if vals else None
+
+
+def _base_line(ax, base, c: str, **kw) -> None:
+    """The base model as a dashed line with its 95% interval as a light band."""
+    y, ci = base
+    ax.axhline(y, color=c, **kw)
+    if ci is not None:
+        ax.axhspan(ci[0], ci[1], color=c, alpha=0.1, linewidth=0)
 
 
 def _n(study: ScaleStudy) -> int | None:
@@ -116,30 +134,32 @@ def plot_metrics_vs_size(study: ScaleStudy, benchmark: str, path: Path) -> Path 
     drawn = False
     for ax, m in zip(axes, HEADLINE, strict=True):
         value = lambda p, m=m: num(p.get(m))  # noqa: E731
+        ci = lambda p, m=m: ci_of(p, m)  # noqa: E731
         for i, kind in enumerate(kinds(pts)):
-            ser = _series(pts, kind, value)
+            ser = _series(pts, kind, value, ci)
             if not ser:
                 continue
             drawn = True
-            xs, ys = zip(*ser, strict=True)
+            xs, ys, _ = zip(*ser, strict=True)
             sizes += xs
             c = data_color(kind, i + 2)
-            ax.plot(xs, ys, "o", color=c, label=f"{kind} data" if ax is axes[0] else None)
+            _points(ax, ser, "os^D"[i % 4], c, label=f"{kind} data" if ax is axes[0] else None)
             fit = fit_of(study, benchmark, kind, m)
             if fit:
                 slope, icpt, r2 = fit
                 gx = np.geomspace(min(xs), max(xs), 50)
                 r2s = f", R² {r2:.2f}" if r2 is not None else ""
                 ax.plot(gx, icpt + slope * np.log10(gx), "-", color=c, alpha=0.7,
-                        label=f"{kind} fit: {100 * slope:+.1f} pp per 10× data{r2s}")
+                        label=f"{kind} fit: {100 * slope:+.1f} pp per 10× data "
+                              f"({100 * slope * np.log10(2):+.1f} per doubling){r2s}")
             elif len(ser) > 1:
                 ax.plot(xs, ys, ":", color=c, alpha=0.6)
-        b = _base(pts, value)
+        b = _base(pts, value, ci)
         if b is not None:
             drawn = True
-            ax.axhline(b, color=data_color("base"), linestyle="--", label="base model (no fine-tuning)")
+            _base_line(ax, b, data_color("base"), linestyle="--", label="base model (no fine-tuning)")
         ax.set_xlabel("fine-tuning examples (log scale)")
-        legend_from(ax, [ax], fontsize="x-small", loc="best")
+        legend_from(ax, [ax], fontsize="small", loc="best")
     if not drawn:
         return None
     for ax in axes:
@@ -147,7 +167,9 @@ def plot_metrics_vs_size(study: ScaleStudy, benchmark: str, path: Path) -> Path 
         percent_axis(ax)
         log_ticks(ax, sizes)
     axes[0].set_ylabel("accuracy")
-    fig.suptitle(f"{study.label} on {benchmark}: accuracy vs data size")
+    bars = any(ci_of(p, m) for p in pts for m in HEADLINE)
+    fig.suptitle(f"{study.label} on {benchmark}: accuracy vs data size"
+                 + (" (bars and bands: 95% intervals)" if bars else ""))
     return save(fig, path)
 
 
@@ -164,7 +186,7 @@ def plot_groups_vs_size(study: ScaleStudy, benchmark: str, key: str, path: Path,
     if not ks:
         return None
     names = sorted({g for p in pts for g in group_names(p)}, key=group_key)
-    cmap = colormaps["viridis"]
+    cmap = colormaps["viridis"]  # ordered groups (levels, step counts): a sequential, CVD-safe map
     fig = new_figure(min(15, 1 + 5.5 * len(ks)), 4.6)
     axes = fig.subplots(1, len(ks), sharey=True, squeeze=False)[0]
     for ax, kind in zip(axes, ks, strict=True):
@@ -172,21 +194,22 @@ def plot_groups_vs_size(study: ScaleStudy, benchmark: str, key: str, path: Path,
         for j, g in enumerate(names):
             c = cmap(j / max(1, len(names) - 1) * 0.9)
             value = lambda p, g=g: num((p.get(key) or {}).get(g, {}).get(metric))  # noqa: E731
-            ser = _series(pts, kind, value)
+            ci = lambda p, g=g: ci_of((p.get(key) or {}).get(g), metric)  # noqa: E731
+            ser = _series(pts, kind, value, ci)
             if ser:
-                xs, ys = zip(*ser, strict=True)
+                xs, ys, _ = zip(*ser, strict=True)
                 sizes += xs
-                ax.plot(xs, ys, "-o", color=c, markersize=4, label=g)
+                _points(ax, ser, "-o", c, markersize=4, label=g, elinewidth=0.8, alpha=0.9)
             b = _base(pts, value)
             if b is not None:
-                ax.axhline(b, color=c, linestyle="--", linewidth=0.8, alpha=0.6)
+                ax.axhline(b[0], color=c, linestyle="--", linewidth=0.8, alpha=0.6)
         log_ticks(ax, sizes)
         ax.set_title(f"{kind} data", fontsize="medium")
         ax.set_xlabel("fine-tuning examples (log scale)")
     for ax in axes:  # shared y: limits once all panels are drawn
         percent_axis(ax)
     axes[0].set_ylabel(metric_label(metric, _n(study)))
-    legend_from(axes[-1], axes, title=GROUP_AXIS.get(key, key), fontsize="x-small", loc="center left",
+    legend_from(axes[-1], axes, title=GROUP_AXIS.get(key, key), fontsize="small", loc="center left",
                 bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(f"{study.label} on {benchmark}: {metric_label(metric, _n(study))} per "
                  f"{GROUP_AXIS.get(key, key)} vs data size (dashed: base model)")
@@ -197,6 +220,7 @@ def plot_acc_step_vs_size(study: ScaleStudy, path: Path) -> Path | None:
     """Fitted per-step accuracy Acc_step against size, a line per benchmark and data kind."""
     pts = points(study)
     value = lambda p: (step_fit_of(p) or (None,))[0]  # noqa: E731
+    ci = step_fit_ci
     fig = new_figure(8, 4.8)
     ax = fig.subplots()
     sizes: list[float] = []
@@ -205,15 +229,15 @@ def plot_acc_step_vs_size(study: ScaleStudy, path: Path) -> Path | None:
         bpts = [p for p in pts if p["benchmark"] == bench]
         style = ("-o", "-s", "-^", "-D")[bi % 4]
         for i, kind in enumerate(kinds(bpts)):
-            ser = _series(bpts, kind, value)
+            ser = _series(bpts, kind, value, ci)
             if ser:
-                xs, ys = zip(*ser, strict=True)
+                xs, _, _ = zip(*ser, strict=True)
                 sizes += xs
-                ax.plot(xs, ys, style, color=data_color(kind, i + 2), label=f"{bench}, {kind} data")
+                _points(ax, ser, style, data_color(kind, i + 2), label=f"{bench}, {kind} data")
                 drawn = True
-        b = _base(bpts, value)
+        b = _base(bpts, value, ci)
         if b is not None:
-            ax.axhline(b, color=data_color("base"), linestyle=("--", "-.", ":")[bi % 3],
+            _base_line(ax, b, data_color("base"), linestyle=("--", "-.", ":")[bi % 3],
                        label=f"{bench}, base model")
             drawn = True
     if not drawn:
@@ -247,6 +271,7 @@ def plot_errors_vs_size(study: ScaleStudy, benchmark: str, path: Path) -> Path |
         ax.set_xlabel("" if kind == "base" else "fine-tuning examples")
         percent_axis(ax, top=1.0)
     axes[0].set_ylabel("share of samples")
-    fig.legend(loc="outside lower center", ncols=len(ERROR_COLORS), fontsize="small")
+    fig.legend(loc="outside lower center", ncols=max(1, len(error_kinds(errors_of(p) for p in pts))),
+               fontsize="small")
     fig.suptitle(f"{study.label} on {benchmark}: error types vs data size")
     return save(fig, path)
