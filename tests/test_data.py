@@ -70,7 +70,8 @@ def test_registry_lists_benchmarks_and_splits():
     assert infos["gsm8k"].splits == ("train", "test")
     assert infos["math"].splits == ("train", "test")
     assert infos["math500"].splits == ("test",)
-    assert infos["svamp"].splits == infos["asdiv"].splits == infos["demo"].splits == ("test",)
+    assert infos["svamp"].splits == infos["demo"].splits == ("test",)
+    assert infos["asdiv"].splits == ("test", "grade1-3", "grade4-6")   # grade subsets of the test file
     assert get_benchmark("GSM8K") is infos["gsm8k"]
 
 

@@ -11,6 +11,9 @@ import pytest
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "grader_audit.jsonl.gz"
+if not FIXTURE.exists():  # the audit's samples are recorded once by bench/grader_audit.py (work in progress)
+    pytest.skip(f"grader audit fixture {FIXTURE.name} not recorded yet (run bench/grader_audit.py)",
+                allow_module_level=True)
 
 
 def _audit_module():
