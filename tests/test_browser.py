@@ -98,6 +98,27 @@ def test_no_browser_without_samples(tmp_path):
     assert res["browser"] is None and "Sample browser" not in Path(res["md"]).read_text()
 
 
+def test_study_columns_take_samples_from_the_sampled_twin(tmp_path):
+    """A scaling study evaluates each student greedily (one answer) and, in ``<eval>@sampled``, with N
+    samples: the browser shows the N samples with the greedy answer beside them."""
+    study = tmp_path / "study"
+    for label, kinds, greedy in [("base", BASE[:3], [C, W, R]), ("synthetic-64", STUDENT[:3], [C, C, W])]:
+        rel = "base/hand" if label == "base" else f"{label}/eval/hand"
+        write_eval(study / rel, label, [[g] for g in greedy])  # the greedy eval: its one answer
+        write_eval(study / (rel + "@sampled"), label, kinds)
+    points = [{"label": "base", "data": "base", "size": 0, "benchmark": "hand", "eval_dir": "base/hand"},
+              {"label": "synthetic-64", "data": "synthetic", "size": 64, "benchmark": "hand",
+               "eval_dir": "synthetic-64/eval/hand"}]
+    (study / "scale.json").write_text(json.dumps({"model": "m", "points": points}))
+    got = load_inputs([study])
+    cols = eval_columns(got.evals, got.studies)
+    assert [c.label for c in cols] == ["base", "synthetic-64"]
+    index, details = eval_payload(cols)
+    assert [p["r"][1][:3] for p in index] == [[4, 4, 1], [3, 4, 1], [0, 4, 0]]  # c, N, greedy verdict
+    assert [d["runs"][0]["g"][5] for d in details] == ["correct", "calculation", "reasoning"]
+    assert all(len(d["runs"][j]["s"]) == 4 for d in details for j in (0, 1))
+
+
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
     d = chrome(tmp_path_factory.mktemp("chromium-profile"))
@@ -211,7 +232,7 @@ def real_runs(tmp_path_factory, small_model):
 
 @pytest.mark.slow  # generation by the real model: minutes on a busy 2-core machine
 @needs_chromium
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(3600)
 def test_browser_on_a_real_eval_of_the_embedded_model(real_runs, driver, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

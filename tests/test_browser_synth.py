@@ -21,6 +21,7 @@ from test_browser_support import (
     open_page,
     shown,
     wait_count,
+    write_eval,
 )
 
 from mathsynth.report import build_report
@@ -202,7 +203,6 @@ def test_synth_browser_on_a_real_llm_teacher_run(driver, tmp_path):
 @pytest.mark.timeout(180)
 def test_one_page_holds_samples_and_synthesis(driver, tmp_path):
     from selenium.webdriver.common.by import By
-    from test_browser_support import write_eval
 
     ev = write_eval(tmp_path / "ev", "m", [["correct", "reasoning"], ["calculation", "truncated"]])
     res = build_report([ev, write_synth(tmp_path / "s")], tmp_path / "rep")

@@ -97,7 +97,8 @@ def eval_columns(evals: list[EvalRun], studies: list[ScaleStudy]) -> list[Column
             label = f"{study.label}: {name}" if len(studies) > 1 else name
             rank = (p["data"] != "base", p["data"], num(p.get("size")) or 0.0, name)
             col = by_key.setdefault(label, (rank, Column(label, model=label)))[1]
-            twin = study.path / (rel + SAMPLED_SUFFIX)
+            named = p.get("sampled_eval_dir")  # where a point names its sampled eval, else the layout's name
+            twin = study.path / (named if isinstance(named, str) and named else rel + SAMPLED_SUFFIX)
             col.folders.append(study.path / rel)
             col.benchmarks.append(p["benchmark"])
             col.sampled.append(twin if (twin / SAMPLES_FILE).is_file() else None)
