@@ -142,25 +142,32 @@ def test_cli_eval_with_llamacpp_and_clear_vllm_error(tmp_path):
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
-def test_real_model_pruned_decode_matches_generate(small_model, temperature):
-    # Dropping finished rows from the batch (backends.decode) must give what model.generate gives:
-    # the same greedy tokens, and the same per-row seeded samples.
+def test_real_model_pruned_and_continuous_decode_match_generate(small_model, temperature):
+    # Dropping finished rows from the batch (backends.decode.decode) and refilling them with queued
+    # prompts (decode_queue, here with 4 rows for 12 samples, so rows are refilled many times) must
+    # give what model.generate gives: the same greedy tokens, and the same per-row seeded samples.
     from mathsynth.data import load_benchmark
     from mathsynth.formats import get_format
 
     inner = getattr(small_model, "inner", small_model)
+    assert inner.continuous  # SmolLM2's cache is a plain dynamic one
     fmt = get_format("vicuna")
     params = SamplingParams(n=2, temperature=temperature, max_tokens=48, stop=fmt.stop, seed=5)
     reqs = [GenerationRequest(p.id, params, **fmt.build(p.question)) for p in load_benchmark("demo", limit=6)]
-    old = inner.prune
+    old = inner.prune, inner.continuous, inner.batch_size
     try:
         inner.prune = False
         ref = inner.generate(reqs)
-        inner.prune = True
-        new = inner.generate(reqs)
+        inner.prune, inner.continuous = True, False
+        pruned = inner.generate(reqs)
+        inner.continuous, inner.batch_size = True, 4
+        seen = []
+        queued = inner.generate(reqs, on_complete=lambda i, k, c: seen.append((i, k)))
     finally:
-        inner.prune = old
+        inner.prune, inner.continuous, inner.batch_size = old
     texts = lambda out: [[c.text for c in cs] for cs in out]  # noqa: E731
-    assert texts(new) == texts(ref)
-    assert [[c.finish_reason for c in cs] for cs in new] == [[c.finish_reason for c in cs] for cs in ref]
-    assert {c.finish_reason for cs in new for c in cs} >= {"length"}   # some rows ran to the limit
+    reasons = lambda out: [[c.finish_reason for c in cs] for cs in out]  # noqa: E731
+    assert texts(pruned) == texts(ref) and texts(queued) == texts(ref)
+    assert reasons(pruned) == reasons(ref) and reasons(queued) == reasons(ref)
+    assert sorted(seen) == [(i, k) for i in range(6) for k in range(2)]  # each sample reported once
+    assert {c.finish_reason for cs in ref for c in cs} >= {"length"}   # some rows ran to the limit

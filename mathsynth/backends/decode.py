@@ -43,12 +43,16 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int,
     pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
     cache = DynamicCache(config=model.config)
     # transformers renamed the forward's cache argument (past_key_values -> cache) within 5.x
-    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    params = inspect.signature(model.forward).parameters
+    cache_kw = "cache" if "cache" in params else "past_key_values"
+    # Only the last position's logits are used: without this the prefill computes the LM head (a
+    # 49k-vocabulary matmul, a fifth of the model) for every prompt token of every row.
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
     step_ids, step_pos = input_ids, pos
     with torch.inference_mode():
         for step in range(max_new_tokens):
             logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
-                           **{cache_kw: cache}).logits[:, -1, :].float()
+                           **{cache_kw: cache}, **extra).logits[:, -1, :].float()
             scores = processor(active, logits) if processor is not None else logits
             nxt = scores.argmax(dim=-1)
             done = torch.zeros(len(active), dtype=torch.bool)
@@ -82,3 +86,130 @@ def stop_checker(tok: Any, stops: Sequence[str], window: int = 24) -> Callable[[
         return any(s in tail[-(longest + 64):] for s in stops)
 
     return stopped
+
+
+def _left_pad(seqs: Sequence[Sequence[int]], pad_id: int):
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        if s:
+            ids[r, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
+            mask[r, width - len(s):] = 1
+    return ids, mask
+
+
+def _merge_left(old_cache: Any, old_mask: Any, new_cache: Any, new_mask: Any) -> Any:
+    """Stack two KV caches along the batch, left-padding the shorter one with masked zeros."""
+    import torch
+    import torch.nn.functional as F
+
+    width = max(old_mask.shape[1], new_mask.shape[1])
+    for lo, ln in zip(old_cache.layers, new_cache.layers, strict=True):
+        for name in ("keys", "values"):
+            a, b = getattr(lo, name), getattr(ln, name)
+            a = F.pad(a, (0, 0, width - a.shape[-2], 0))
+            b = F.pad(b, (0, 0, width - b.shape[-2], 0))
+            setattr(lo, name, torch.cat([a, b], dim=0))
+    return torch.cat([F.pad(old_mask, (width - old_mask.shape[1], 0)),
+                      F.pad(new_mask, (width - new_mask.shape[1], 0))], dim=0)
+
+
+def can_refill(model: Any) -> bool:
+    """Whether :func:`decode_queue` can merge this model's KV caches: every layer a plain dynamic
+    (full-attention) layer. Sliding-window or static caches keep the per-batch loop."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache(config=model.config)
+    return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+def decode_queue(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int], *,
+                 max_rows: int, pad_id: int, processor: Callable | None = None,
+                 stopped: Callable[[int, list[int]], bool] | None = None,
+                 on_done: Callable[[int, list[int]], None] | None = None, refill: int | None = None
+                 ) -> list[list[int]]:
+    """Continuous batching: decode every prompt (token ids, unpadded) with at most ``max_rows`` rows
+    in a forward pass, starting queued prompts as soon as ``refill`` rows (default: a quarter of the
+    batch) have finished; returns each prompt's new tokens, like :func:`decode`.
+
+    Why: with :func:`decode` a batch shrinks as its rows finish, and a step over a few rows costs on a
+    CPU almost what a full step costs (the weights are read either way), so the long answers at the
+    end of every batch run at a fraction of the throughput. Here the freed rows are refilled: the new
+    prompts are prefilled in a cache of their own, which is then stacked under the running one, both
+    left-padded with masked zeros to one width; columns that no remaining row uses are trimmed.
+    ``processor(rows, scores)`` and ``stopped(row, tokens)`` get prompt indices; ``on_done(row,
+    tokens)`` is called as each prompt finishes. A row's tokens depend on its batch mates only through
+    floating-point rounding, as with :func:`decode`.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    out: list[list[int]] = [[] for _ in prompts]
+    if max_new_tokens < 1 or not prompts:
+        return out
+    refill = max(1, refill if refill is not None else max_rows // 4)
+    eos = torch.tensor(sorted(eos_ids), dtype=torch.long) if eos_ids else None
+    params = inspect.signature(model.forward).parameters
+    cache_kw = "cache" if "cache" in params else "past_key_values"
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+    queue = list(range(len(prompts)))[::-1]  # pop() from the end = first prompt first
+    active = torch.zeros(0, dtype=torch.long)
+    cache = mask = nxt = last_pos = None
+
+    def pick(rows, logits):
+        scores = processor(rows, logits) if processor is not None else logits
+        tok = scores.argmax(dim=-1)
+        done = torch.isin(tok, eos) if eos is not None else torch.zeros(len(rows), dtype=torch.bool)
+        for j, (r, t) in enumerate(zip(rows.tolist(), tok.tolist(), strict=True)):
+            out[r].append(t)
+            if not done[j] and (len(out[r]) >= max_new_tokens or (stopped is not None and stopped(r, out[r]))):
+                done[j] = True
+            if done[j] and on_done is not None:
+                on_done(r, out[r])
+        return tok, done
+
+    with torch.inference_mode():
+        while queue or len(active):
+            free = max_rows - len(active)
+            if queue and (len(active) == 0 or free >= min(refill, len(queue))):
+                rows = torch.tensor([queue.pop() for _ in range(min(free, len(queue)))], dtype=torch.long)
+                ids, m = _left_pad([prompts[r] for r in rows.tolist()], pad_id)
+                pos = (m.cumsum(-1) - 1).masked_fill(m == 0, 0)
+                c = DynamicCache(config=model.config)
+                logits = model(input_ids=ids, attention_mask=m, position_ids=pos, use_cache=True,
+                               **{cache_kw: c}, **extra).logits[:, -1, :].float()
+                tok, done = pick(rows, logits)
+                keep = (~done).nonzero().squeeze(-1)
+                if len(keep):
+                    c.batch_select_indices(keep)
+                    m, tok, lp = m[keep], tok[keep], pos[keep][:, -1:]
+                    if len(active):
+                        mask = _merge_left(cache, mask, c, m)
+                        active = torch.cat([active, rows[keep]])
+                        nxt, last_pos = torch.cat([nxt, tok]), torch.cat([last_pos, lp])
+                    else:
+                        cache, mask, active, nxt, last_pos = c, m, rows[keep], tok, lp
+                continue
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
+            last_pos = last_pos + 1
+            logits = model(input_ids=nxt.unsqueeze(-1), attention_mask=mask, position_ids=last_pos,
+                           use_cache=True, **{cache_kw: cache}, **extra).logits[:, -1, :].float()
+            nxt, done = pick(active, logits)
+            if done.any():
+                keep = (~done).nonzero().squeeze(-1)
+                if len(keep) == 0:
+                    active = active[keep]
+                    cache = mask = None
+                    continue
+                cache.batch_select_indices(keep)
+                active, mask, nxt, last_pos = active[keep], mask[keep], nxt[keep], last_pos[keep]
+                lead = int(mask.any(dim=0).long().argmax())  # columns before it are padding for every row
+                if lead:
+                    mask = mask[:, lead:]
+                    for layer in cache.layers:
+                        layer.keys, layer.values = layer.keys[:, :, lead:], layer.values[:, :, lead:]
+    return out

@@ -24,7 +24,7 @@ from mathsynth.backends.base import (
     row_seed,
     weights_fingerprint,
 )
-from mathsynth.backends.decode import decode, stop_checker
+from mathsynth.backends.decode import can_refill, decode, decode_queue, stop_checker
 from mathsynth.errors import MathsynthError
 
 
@@ -93,6 +93,7 @@ class RowSampler:
         self.u = torch.stack([torch.rand(max_steps, generator=torch.Generator().manual_seed(s),
                                          dtype=torch.float64) for s in seeds])
         self.temperature, self.top_p, self.step = temperature, top_p, 0
+        self.pos = torch.zeros(len(seeds), dtype=torch.long)  # per-row steps (continuous batching)
 
     def __call__(self, input_ids, scores):
         u = self.u[:, self.step]
@@ -100,10 +101,10 @@ class RowSampler:
         return self._forced(u, scores)
 
     def for_rows(self, rows, scores):
-        """The same step for a subset of the rows (``rows`` index the seeds): the pruned decode loop
-        drops finished rows, and each remaining row keeps drawing from its own stream."""
-        u = self.u[rows, self.step]
-        self.step += 1
+        """The next step of each of ``rows`` (indices into the seeds): the decode loops drop finished
+        rows and start new ones, so each row keeps its own position in its own stream."""
+        u = self.u[rows, self.pos[rows]]
+        self.pos[rows] += 1
         return self._forced(u, scores)
 
     def _forced(self, u, scores):
@@ -137,7 +138,8 @@ class TransformersGenerator:
     name = "transformers"
 
     def __init__(self, path: str, *, model_name: str | None = None, dtype: str = "auto",
-                 batch_size: int = 64, device: str = "auto", prune: bool = True):
+                 batch_size: int = 64, device: str = "auto", prune: bool = True,
+                 continuous: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -155,6 +157,8 @@ class TransformersGenerator:
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
         self.eos_ids = self._eos_ids()
+        # Continuous batching (backends.decode.decode_queue) where the model's cache allows it.
+        self.continuous = continuous and can_refill(self.model)
 
     def _eos_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id
@@ -192,6 +196,9 @@ class TransformersGenerator:
             texts = {i: self.render(requests[i]) for i in idxs}
             # Similar lengths together: less padding, and a deterministic order.
             idxs = sorted(idxs, key=lambda i: (len(texts[i]), requests[i].id))
+            if self.prune and self.continuous:
+                self._generate_queue(requests, idxs, texts, params, results, progress, on_complete)
+                continue
             for rows, per, offset in self._chunks(idxs, params.n):
                 comps = self._generate_rows([texts[i] for i in rows], params, per,
                                             [(requests[i].id, requests[i].sample_offset + offset)
@@ -206,6 +213,37 @@ class TransformersGenerator:
             if progress:
                 progress(len(idxs), 0)
         return [r or [] for r in results]
+
+    def _generate_queue(self, requests, idxs, texts, params: SamplingParams, results, progress, on_complete):
+        """All requests of one sampling setting through one continuously batched decode."""
+        reps = 1 if params.greedy else params.n  # greedy samples are identical: decode once, repeat
+        rows = [(i, k) for i in idxs for k in range(reps)]
+        enc = {i: self.tok(texts[i], add_special_tokens=False)["input_ids"] for i in idxs}
+        sampler = None
+        if not params.greedy:
+            sampler = RowSampler([row_seed(params.seed, requests[i].id, requests[i].sample_offset + k)
+                                  for i, k in rows], params.temperature, params.top_p, params.max_tokens)
+        check = stop_checker(self.tok, params.stop)
+        got: dict[int, list] = defaultdict(list)
+
+        def done(r: int, toks: list[int]) -> None:
+            i, k = rows[r]
+            comp = self._finish(toks, params, len(enc[i]))
+            samples = [(k, comp)] if reps == params.n else [(kk, replace(comp)) for kk in range(params.n)]
+            got[i] += samples
+            for kk, c in samples if on_complete else ():
+                on_complete(i, kk, c)
+            if progress:
+                progress(0, comp.completion_tokens * len(samples))
+
+        decode_queue(self.model, [enc[i] for i, _ in rows], params.max_tokens, self.eos_ids,
+                     max_rows=self.batch_size, pad_id=self.tok.pad_token_id,
+                     processor=sampler.for_rows if sampler else None,
+                     stopped=(lambda r, toks: check(r, toks)) if check else None, on_done=done)
+        for i in idxs:
+            results[i] = [c for _, c in sorted(got[i], key=lambda kc: kc[0])]
+        if progress:
+            progress(len(idxs), 0)
 
     def _chunks(self, idxs: list[int], n: int):
         """Yield (request indices, samples each, first sample index) with rows x samples <= batch_size."""

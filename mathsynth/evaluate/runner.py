@@ -106,7 +106,9 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     sampled = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
                              max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
-    per_chunk = max(1, cfg.batch_size // cfg.n)
+    # Several batches' worth per generate call, so a continuously batching backend can refill freed
+    # rows; what is done is still appended (resumable) chunk by chunk.
+    per_chunk = max(1, CHUNK_BATCHES * cfg.batch_size // cfg.n)
     pending_total = sum(1 for p in problems if p.id not in done)
     t0 = time.perf_counter()
     tokens = 0
@@ -127,6 +129,9 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     return finish_metrics(out, [done[p.id] for p in problems], cfg.model_dump(),
                           elapsed=time.perf_counter() - t0, new_tokens=tokens,
                           backend_stats=generator_stats(generator))
+
+
+CHUNK_BATCHES = 4
 
 
 def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt, sampled, greedy,
