@@ -131,12 +131,14 @@ def eval_dir(root: Path, label: str, bench: str, prompt: str | None = None, samp
 
 def _evals(p: Pipeline, study: Study, label: str, model: str, root: Path, upstream, kw) -> list[Path]:
     """The eval stages of one model on every benchmark (and the sampled evals, if configured);
-    the base model also in each of ``base_formats``."""
+    the base model also in each of ``base_formats`` (greedy only)."""
     dirs = []
     formats = [None] + (list(study.cfg.base_formats) if label == "base" else [])
     for b in study.cfg.benchmarks:
         for fmt in formats:
-            for sampled in (False, True) if study.cfg.sampled else (False,):
+            # The sampled eval (PassRatio@N, Pass@N) runs in the training format only: the base's other
+            # formats are there for its best greedy first answer.
+            for sampled in (False, True) if study.cfg.sampled and fmt is None else (False,):
                 out = eval_dir(root, label, b, fmt, sampled)
                 name = (f"eval:{label}:{b}" if label != "base" else f"base-eval:{b}") + \
                     (f"~{fmt}" if fmt else "") + (":sampled" if sampled else "")
@@ -260,7 +262,9 @@ def _run_summary(root: Path, study: Study) -> list[str]:
     lines = []
     for b in study.cfg.benchmarks:
         for fmt in [None, *study.cfg.base_formats]:
-            for sampled in (False, True) if study.cfg.sampled else (False,):
+            # The sampled eval (PassRatio@N, Pass@N) runs in the training format only: the base's other
+            # formats are there for its best greedy first answer.
+            for sampled in (False, True) if study.cfg.sampled and fmt is None else (False,):
                 base = eval_dir(root, "base", b, fmt, sampled)
                 label = "base" + (f" ({fmt} format)" if fmt else "")
                 comps = compare_runs(base, eval_dir(root, "student", b, None, sampled), label, "student")
