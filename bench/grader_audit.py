@@ -182,6 +182,8 @@ def mechanism(r: dict, peer: str) -> str:
     if peer == "math-verify":
         if not r["mv_extracted"]:
             return f"{where}: math-verify extracts nothing"
+        if _kind(r["ours_extracted"]) == "prose":
+            return f"{where}: math-verify reads an expression from the response"
         return f"{where}: math-verify reads {'the same answer' if r['mv_same'] else 'another expression'}"
     ext = r["flex_extracted"] if peer == "lm-eval flexible" else r["strict_extracted"]
     if ext is None:
@@ -206,7 +208,41 @@ def _kind(ans: str | None) -> str:
 
 #: Hand judgement per (mechanism, ours' verdict): the side that is right, and why (shortened;
 #: docs/benchmarks.md "Grader audit" has the full reasoning and examples).
-JUDGEMENTS: dict[tuple[str, bool], tuple[str, str]] = {}
+_ONE = "a final statement of one number"
+JUDGEMENTS: dict[tuple[str, bool], tuple[str, str]] = {
+    ("no '#### N' line: strict finds nothing", True): (
+        "ours", "the prompt asks for 'The answer is: X'; strict reads '#### N' lines only"),
+    ("cut off at the token limit before any final-answer statement", False): (
+        "ours", "a response cut off mid-way states no answer; the peer matched a number of the "
+        "unfinished working"),
+    (f"{_ONE}: math-verify reads another expression", False): (
+        "ours", "the final statement names one wrong number; math-verify matched an expression of "
+        "the working ('43 - 21' of '43 - 21 = 5')"),
+    (f"{_ONE}: math-verify reads another expression", True): (
+        "ours", "the final statement is the gold; math-verify read another expression"),
+    (f"{_ONE}: math-verify extracts nothing", True): (
+        "ours", "the final statement is the gold; math-verify extracts nothing"),
+    (f"{_ONE}: lm-eval flexible reads another number", True): (
+        "ours", "the final statement is the gold; the last number is text after it"),
+    (f"{_ONE}: lm-eval flexible reads another number", False): (
+        "ours", "the final statement names a wrong number; the gold is a number of other text"),
+    (f"{_ONE}: lm-eval strict reads another number", False): (
+        "ours", "an earlier '#### N' is overridden by the last statement ('#### 1' then 'The "
+        "answer is: 11')"),
+    (f"{_ONE}: lm-eval flexible reads the same value, its string match differs", True): (
+        "ours", "the same value written differently ('18.0', '1,000.'); exact_match compares strings"),
+    ("a final statement of prose: lm-eval flexible reads another number", False): (
+        "ours", "the statement names two values or hedges ('17 more orchids and 10 less than ...'); "
+        "the last number is one of them"),
+    ("a final statement of prose: math-verify reads an expression from the response", False): (
+        "ours", "the statement names two values or hedges ('10% of 1%, which is not ...'); "
+        "math-verify picks one number"),
+    ("a final statement of math: lm-eval flexible reads another number", True): (
+        "ours", "an equal expression ('\\sqrt{242}' for '11\\sqrt2'); flexible reads '$.'"),
+    ("a final statement of math: math-verify reads another expression", False): (
+        "ours", "the statement is another expression ('f(x,y) = 1 + x...'); math-verify matched a "
+        "'1' elsewhere"),
+}
 
 
 def judge(mech: str, ours: bool) -> tuple[str, str]:

@@ -143,6 +143,36 @@ def test_fake_answers_graded_by_real_grader(tmp_path):
     assert all(r["rules"] == ["answer_is"] * 4 for r in _records(out))
 
 
+@needs_data
+def test_records_store_error_types_first_wrong_step_and_solution(tmp_path):
+    # The browser shows what the eval stage decided: each sample's error type and the span of its
+    # first wrong arithmetic step (the real step checker), the greedy answer's too; a regrade with
+    # other rules refreshes them.
+    texts = ["So 2 + 3 = 6. The answer is: 6.", "2 + 3 = 5.\nThe answer is: {gold}.",
+             "First 2 + 3 = 5 and then", "I do not know."]
+
+    def respond(req, i):
+        return texts[i].format(gold=req.id)  # sample 1: the right answer only where gold == id (never)
+
+    from mathsynth.data import load_benchmark
+
+    probs = load_benchmark("gsm8k", limit=1)
+    out = tmp_path / "run"
+    run_eval(EvalConfig(model="fake", benchmark="gsm8k", limit=1, n=4,
+                        greedy_first=True, out=str(out)), generator=FakeGenerator(respond), show_progress=False)
+    rec = _records(out)[0]
+    # sample 3 finished ("stop"), so its last number (5) is its answer: a reasoning error
+    assert rec["error_types"] == ["calculation", "reasoning", "reasoning", "no_answer"]
+    t0 = rec["completions"][0]
+    start, end = rec["first_wrong_step"][0]
+    assert t0[start:end] == "2 + 3 = 6" and rec["first_wrong_step"][1:] == [None, None, None]
+    assert rec["greedy"]["error_type"] in ("calculation", "reasoning", "no_answer", "correct")
+    assert rec["solution"] == probs[0].solution and "<<" in rec["solution"]
+    regrade(out, rules=["answer_is"])  # without the last-number rule sample 3 has no answer
+    rec = _records(out)[0]
+    assert rec["error_types"] == ["calculation", "reasoning", "no_answer", "no_answer"]
+
+
 # ---- the CLI: bad input gives one clear line, never a traceback ---------------------------------
 
 def _cli(*args, env=None):

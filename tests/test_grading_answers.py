@@ -38,6 +38,16 @@ RESPONSES = [
     ("**Final Answer:** 42", "gsm8k", "42", "42", "answer_is", True),
     ("**Final Answer**: 42 apples", "gsm8k", "42", "42", "answer_is", True),
     ("We want the final answer to be 185 feet.", "gsm8k", "185", "185", "last_number", True),
+    # real samples (bench/grader_audit.py): an approximation restates the value; "the answer,
+    # which is X" is a final statement too
+    ("In this scenario, the answer is simply 1/3 which is approximately 0.233.", "math",
+     "\\frac{1}{3}", "1/3", "answer_is", True),
+    ("The answer is: At the end, we can write the equation as $y \\sqrt{1 - x^2} + x = 0,$ which "
+     "is the answer we want. So, we just need to find the answer, which is $1.$", "math", "1", "1",
+     "answer_is", True),
+    ("The answer is: 42 or about 43.", "gsm8k", "42", "42 or about 43", "answer_is", False),
+    ("The answer is: 5 apples and about 6 pears.", "gsm8k", "5", "5 apples and about 6 pears",
+     "answer_is", False),
     # two different values: wrong on purpose, whichever the gold is
     ("The answer is: 42 or 43.", "gsm8k", "42", "42 or 43", "answer_is", False),
     ("The answer is: 42 or 43.", "gsm8k", "43", "42 or 43", "answer_is", False),

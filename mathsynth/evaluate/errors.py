@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from mathsynth.grading import check_steps
+from mathsynth.grading import first_wrong_span
 from mathsynth.stats import step_accuracy_fit
 
 ERROR_TYPES = ("correct", "calculation", "reasoning", "truncated", "no_answer")
@@ -37,13 +37,28 @@ def classify(completion: str | None, verdict: bool, extracted: str | None,
     >>> classify("First, 6 + 7 = 13, then we add 13 and", False, None, "length")
     'truncated'
     """
+    return sample_error(completion, verdict, extracted, finish_reason)[0]
+
+
+def sample_error(completion: str | None, verdict: bool, extracted: str | None,
+                 finish_reason: str | None = None) -> tuple[str, list[int] | None]:
+    """A sample's type (as :func:`classify`) and the [start, end] character span of its first wrong
+    arithmetic step (None when every step checks out, or when the step does not decide the type).
+
+    >>> sample_error("So 2 + 2 = 5. The answer is: 5.", False, "5")
+    ('calculation', [3, 12])
+    >>> sample_error("2 + 2 = 5, so 4.", True, "4")
+    ('correct', [0, 9])
+    """
+    span = first_wrong_span(completion or "")
+    span = list(span) if span else None
     if verdict:
-        return "correct"
+        return "correct", span
     if finish_reason == "length":
-        return "truncated"
+        return "truncated", span
     if extracted is None:
-        return "no_answer"
-    return "calculation" if not check_steps(completion or "").ok else "reasoning"
+        return "no_answer", span
+    return ("calculation" if span else "reasoning"), span
 
 
 def record_error_counts(record: Mapping) -> dict[str, int] | None:

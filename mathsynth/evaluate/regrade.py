@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from mathsynth.errors import InputError, MathsynthError
-from mathsynth.evaluate.records import REQUIRED_KEYS, graded_fields
+from mathsynth.evaluate.records import REQUIRED_KEYS, error_fields, graded_fields
 from mathsynth.evaluate.runner import finish_metrics
 from mathsynth.grading import truncated_flags
 from mathsynth.io import atomic_write_jsonl, read_jsonl
@@ -55,5 +55,6 @@ def regrade(run_dir: str | Path, *, rules: list[str] | None = None, workers: int
             if g:
                 r = res[n]
                 g.update(extracted=r.extracted, verdict=bool(r.correct), rule=r.rule, key=r.key)
+            error_fields(rec)
     atomic_write_jsonl(samples, records)
     return finish_metrics(run_dir, records, config)

@@ -25,7 +25,7 @@ from mathsynth.grading.extract import (
     rules_for,
 )
 from mathsynth.grading.grader import Grader, GradeResult, grade, is_equivalent, truncated_flags
-from mathsynth.grading.steps import Step, StepReport, check_steps, find_steps
+from mathsynth.grading.steps import Step, StepReport, check_steps, find_steps, first_wrong_span
 
 __all__ = [
     "BENCHMARK_RULES",
@@ -40,6 +40,7 @@ __all__ = [
     "extract_answer",
     "extract_with_rule",
     "find_steps",
+    "first_wrong_span",
     "grade",
     "is_equivalent",
     "rules_for",

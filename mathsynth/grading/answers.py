@@ -24,6 +24,11 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from mathsynth.grading.numwords import SCALES as _SCALES
+from mathsynth.grading.numwords import SMALL as _SMALL
+from mathsynth.grading.numwords import TENS as _TENS
+from mathsynth.grading.numwords import words_number
+
 __all__ = ["prose_verdict", "reduce_answer"]
 
 _MAX_LEN = 400
@@ -63,12 +68,6 @@ _VALUE_WORDS = {"pi", "sqrt", "root", "roots", "squared", "cubed", "power", "pow
                 "under", "below", "above", "nearly", "almost", "between", "until", "unknown",
                 "undefined", "maybe", "perhaps", "probably", "either", "range", "ranges", "ratio"}
 _SQUARE = {"square", "cube", "cubic"}  # units when a unit word follows ("square feet"), else values
-_SMALL = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * (i + 2) for i, w in enumerate(
-    "twenty thirty forty fifty sixty seventy eighty ninety".split())}
-_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 
 
 class _Num:
@@ -116,6 +115,8 @@ def _scan(s: str) -> list | None:
         elif kind == "cmd":
             if tok in _OPS:
                 out.append(("op", "*" if tok != "\\div" else "/"))
+            elif tok == "\\approx":
+                out.append(("cmd", tok))
             elif tok not in _ALLOWED_CMDS:
                 return None
         elif kind == "word":
@@ -156,31 +157,6 @@ def _scan(s: str) -> list | None:
                      for x in out):
         return None  # "5cm + 2": an expression with a unit letter in it
     return out
-
-
-def _words_number(words: list[str]) -> tuple[int, int] | None:
-    """Leading number words as (value, words used): "twenty-five", "one hundred and five"."""
-    total, current, used, seen = 0, 0, 0, False
-    for i, w in enumerate(words):
-        parts = w.split("-")
-        if len(parts) == 2 and parts[0] in _TENS and parts[1] in _SMALL and 0 < _SMALL[parts[1]] < 10:
-            current += _TENS[parts[0]] + _SMALL[parts[1]]
-        elif w in _SMALL:
-            current += _SMALL[w]
-        elif w in _TENS:
-            current += _TENS[w]
-        elif w == "hundred" and seen:
-            current = max(current, 1) * 100
-        elif w in _SCALES and seen:
-            total += max(current, 1) * _SCALES[w]
-            current = 0
-        elif w == "and" and seen and i + 1 < len(words) and (
-                words[i + 1] in _SMALL or words[i + 1].split("-")[0] in _TENS):
-            continue
-        else:
-            break
-        seen, used = True, i + 1
-    return (total + current, used) if seen else None
 
 
 def _collapse(items: list) -> list:
@@ -256,6 +232,33 @@ def _chains(items: list) -> list:
     return out
 
 
+_APPROX = {("word", w) for w in ("approximately", "approx", "about", "roughly", "around")} | {
+    ("op", "≈"), ("cmd", "\\approx")}
+_CONNECT = {("sep", ","), ("word", "which"), ("word", "is"), ("word", "that"), ("word", "equals")}
+
+
+def _drop_approximations(items: list) -> list:
+    """``1/3, which is approximately 0.333``: a number right after a value and an approximation
+    word only restates that value (even when the decimal is off): the answer is the first value.
+    ``42 or about 43`` and ``5 apples and about 6 pears`` name two values and are kept."""
+    out: list = []
+    since: list | None = None  # items since the last number (None before the first one)
+    skip = False
+    for it in items:
+        if isinstance(it, _Num):
+            if skip:
+                skip = False
+                continue
+            since = []
+        elif it in _APPROX and since is not None and all(x in _CONNECT for x in since):
+            skip = True
+            continue
+        elif since is not None:
+            since.append(it)
+        out.append(it)
+    return out
+
+
 def _fmt(v: Fraction) -> str:
     return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
 
@@ -270,7 +273,7 @@ def _commitment(s: str) -> tuple[str, _Num | None]:
     words = [w for k, w in (x for x in items if isinstance(x, tuple)) if k == "word"]
     nums = [x for x in items if isinstance(x, _Num)]
     if not nums and words:
-        got = _words_number(words)
+        got = words_number(words)
         lead = next((i for i, x in enumerate(items) if isinstance(x, tuple) and x[0] == "word"), None)
         if got is None or lead is None or any(x[0] != "cur" for x in items[:lead]):
             return ("hedged" if set(words) & _VALUE_WORDS else "math"), None
@@ -291,11 +294,11 @@ def _commitment(s: str) -> tuple[str, _Num | None]:
     if not nums:
         return "math", None
     before = len(nums)
-    items = _collapse(items)
+    items = _drop_approximations(_collapse(items))
     nums = [x for x in items if isinstance(x, _Num)]
     # number words beside digits are values too ("42 cookies for two days"); "one" is too often
     # a pronoun ("each one") to count
-    worded = [_words_number([w]) for w in words if w != "one" and (
+    worded = [words_number([w]) for w in words if w != "one" and (
         w in _SMALL or w in _TENS or w.split("-")[0] in _TENS)]
     nums += [_Num(Fraction(v[0]), str(v[0])) for v in worded if v]
     if any(x in (("op", "^"), ("op", "<"), ("op", ">"), ("op", "≤"), ("op", "≥")) for x in items) or any(

@@ -157,9 +157,9 @@ def _clean(ans: str) -> str | None:
     return s or None
 
 
-# "the answer is X", "Final answer: X", "**Final Answer:** X" (a colon is required after "final
-# answer": "the final answer to the question" or "to get the final answer, ..." is no statement)
-_ANSWER_IS = re.compile(r"\banswer\s+is\b[ \t]*:?|\bfinal\s+answer\b(?:\*\*)?[ \t]*:",
+# "the answer is X", "the answer, which is X", "Final answer: X", "**Final Answer:** X" (a colon
+# is required after "final answer": "the final answer to the question" is no statement)
+_ANSWER_IS = re.compile(r"\banswer(?:,[ \t]*which)?\s+is\b[ \t]*:?|\bfinal\s+answer\b(?:\*\*)?[ \t]*:",
                         re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<!\\)\.(?=\s)")
 

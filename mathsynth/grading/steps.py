@@ -337,3 +337,19 @@ def check_steps(solution: str) -> StepReport:
     steps = find_steps(solution)
     wrong = [s for s in steps if s.ok is False]
     return StepReport(steps=steps, checked=sum(s.ok is not None for s in steps), wrong=wrong, ok=not wrong)
+
+
+def first_wrong_span(text: str) -> tuple[int, int] | None:
+    """(start, end) offsets of the earliest arithmetic step the step checker finds wrong, or None.
+
+    >>> t = "So 2 + 2 = 4, then 4 * 3 = 13. The answer is: 13."
+    >>> s = first_wrong_span(t); t[s[0]:s[1]]
+    '4 * 3 = 13'
+    >>> first_wrong_span("2 + 2 = 4") is None
+    True
+    """
+    wrong = check_steps(text or "").wrong
+    if not wrong:
+        return None
+    step = min(wrong, key=lambda s: s.start)
+    return step.start, step.start + len(step.text)

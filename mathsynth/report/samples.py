@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mathsynth.grading import check_steps
+from mathsynth.grading import first_wrong_span
 from mathsynth.io import read_jsonl
 from mathsynth.report.load import SAMPLES_FILE, EvalRun, ScaleStudy, num
 
@@ -124,22 +124,6 @@ def _unique_labels(cols: list[Column]) -> None:
                 counts[c.label] = counts.get(c.label, 0) + 1
                 if counts[c.label] > 1:
                     c.label = f"{c.label} #{counts[c.label]}"
-
-
-def first_wrong_span(text: str) -> tuple[int, int] | None:
-    """(start, end) offsets of the earliest arithmetic step the step checker finds wrong, or None.
-
-    >>> t = "So 2 + 2 = 4, then 4 * 3 = 13. The answer is: 13."
-    >>> s = first_wrong_span(t); t[s[0]:s[1]]
-    '4 * 3 = 13'
-    >>> first_wrong_span("2 + 2 = 4") is None
-    True
-    """
-    wrong = check_steps(text or "").wrong
-    if not wrong:
-        return None
-    step = min(wrong, key=lambda s: s.start)
-    return step.start, step.start + len(step.text)
 
 
 def _stored_span(v: Any, text: str) -> tuple[int, int] | None:
