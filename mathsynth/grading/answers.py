@@ -303,7 +303,7 @@ def _commitment(s: str) -> tuple[str, _Num | None]:
     nums += [_Num(Fraction(v[0]), str(v[0])) for v in worded if v]
     if any(x in (("op", "^"), ("op", "<"), ("op", ">"), ("op", "≤"), ("op", "≥")) for x in items) or any(
             b == ("op", ":") and isinstance(a, _Num) and isinstance(c, _Num)
-            for a, b, c in zip(items, items[1:], items[2:])):
+            for a, b, c in zip(items, items[1:], items[2:], strict=False)):
         return "math", None  # powers, inequalities, ratios "1:1"
     values = {(n.value, n.pct) for n in nums}
     if len(values) > 1 or (len(nums) > 1 and any(x[0] == "sep" for x in items if isinstance(x, tuple))):

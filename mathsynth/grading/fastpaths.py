@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from mathsynth.grading.answers import prose_verdict
 from mathsynth.grading.forms import (
     _COMMAND,
     _EXACT,
@@ -44,7 +45,6 @@ from mathsynth.grading.forms import (
     _words,
     parse_number,
 )
-from mathsynth.grading.answers import prose_verdict
 from mathsynth.grading.notation import align, ratio_verdict
 from mathsynth.grading.numeric import clearly_different
 from mathsynth.grading.values import constant_verdict, number_verdict
