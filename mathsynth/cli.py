@@ -250,15 +250,19 @@ def scale_cmd(
 
 @app.command("report")
 def report_cmd(
-    dirs: Annotated[list[Path], typer.Argument(help="eval folders (metrics.json) and/or scaling studies (scale.json)")],
+    dirs: Annotated[list[Path], typer.Argument(help="eval folders (metrics.json), scaling studies (scale.json), "
+                                                    "synth folders (generated.jsonl) and/or compare files "
+                                                    "(mathsynth compare --out X.json)")],
     out: Annotated[Path, typer.Option(help="folder for report.html, report.md and plots/")] = Path("report"),
     title: Annotated[str | None, typer.Option(help="report title")] = None,
 ) -> None:
-    """Write report.html and report.md with plots from result files (several runs side by side)."""
+    """Write report.html, report.md and the sample browser (browser.html) from result files: several
+    runs side by side, the samples of every eval, the accepted and rejected items of every synth run."""
     from mathsynth.report import build_report
 
     res = build_report([str(d) for d in dirs], out, title=title)
-    _console().print(f"wrote {res['html']} and {res['md']} ({len(res['plots'])} plots)")
+    extra = f", sample browser {res['browser']}" if res.get("browser") else ""
+    _console().print(f"wrote {res['html']} and {res['md']} ({len(res['plots'])} plots{extra})")
 
 
 @data_app.command("list")

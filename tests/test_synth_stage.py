@@ -45,6 +45,11 @@ def test_symbolic_synthesis_end_to_end_and_rerun(tmp_path):
     from mathsynth.grading import check_steps
 
     assert all(check_steps(q["solution"]).ok for q in questions)
+    from mathsynth.data import load_benchmark
+
+    seeds = {p.id: p.question for p in load_benchmark("gsm8k", split="train", limit=40)}
+    gen = [json.loads(x) for x in (out / "generated.jsonl").read_text().splitlines()]
+    assert all(r["seed_question"] == seeds[r["seed_id"]] for r in gen)  # the browser shows it beside the new one
     before = (out / "generated.jsonl").read_text()
     again = run_synth(cfg, show_progress=False)  # nothing left to do: same files
     assert (out / "generated.jsonl").read_text() == before and again["accepted"] == stats["accepted"]
@@ -73,6 +78,12 @@ def test_teacher_pipeline_filters(tmp_path, kwargs, stage):
                       out=str(out), decontam_embeddings=False, decontam_benchmarks=[])
     stats = run_synth(cfg, generator=_teacher(**kwargs), show_progress=False)
     questions, rejects = _check_outputs(out, stats)
+    rec = json.loads((out / "generated.jsonl").read_text().splitlines()[0])
+    # the M answers as written, each with its parsed answer (the browser's agreement view)
+    assert [a["answer"] for a in rec["answers"]] == (["12", "9", "12", "9"] if kwargs.get("disagree") else
+                                                       ["13" if kwargs.get("wrong_step") else "12"] * 4)
+    assert all("FINAL ANSWER" in a["text"] and a["reject"] is None for a in rec["answers"])
+    assert rec["seed_question"] and rec["seed_question"] != rec["question"]
     if stage is None:
         assert len(questions) == 1 and questions[0]["answer"] == "12" and questions[0]["agreement"] == 1.0
     else:

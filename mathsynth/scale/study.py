@@ -249,7 +249,8 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
     if cfg.report:
         from mathsynth.report import build_report
 
-        inputs = [root] if scale else eval_dirs
+        # a study folder brings its synth/<job> folders along; a run's synth folders are named here
+        inputs = [root] if scale else eval_dirs + [Path(s.out) for s in study.synth.values()]
         report = str(build_report([str(d) for d in inputs], root / "report",
                                   title=f"mathsynth {'scale' if scale else 'run'}: {root.name}")["html"])
     return {"stages": {k: v.get("status") for k, v in p.state.items()}, "report": report, "summary": lines}

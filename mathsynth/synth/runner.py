@@ -135,8 +135,8 @@ def _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verif
     reqs = [GenerationRequest(unit_id(s.id, i), qparams, messages=tuple(qprompt.render(s.question)))
             for s, i in chunk]
     qcomps = generator.generate(reqs)
-    base = [{"id": unit_id(s.id, i), "seed_id": s.id, "mode": cfg.mode, "teacher": cfg.teacher, "style": style}
-            for s, i in chunk]
+    base = [{"id": unit_id(s.id, i), "seed_id": s.id, "seed_question": s.question, "mode": cfg.mode,
+             "teacher": cfg.teacher, "style": style} for s, i in chunk]
     parsed = []
     for rec, comps in zip(base, qcomps, strict=True):
         c = comps[0]
@@ -160,6 +160,7 @@ def _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verif
     acomps = generator.generate(areqs) if areqs else []
     answers_of = {j: [parse_answer(c.text, style) if c.ok else None for c in comps]
                   for j, comps in zip(live, acomps, strict=True)}
+    texts_of = {j: [c.text if c.ok else "" for c in comps] for j, comps in zip(live, acomps, strict=True)}
     # Consistency: all pairwise verdicts of the chunk in one grader call (mostly cache/fast paths).
     pairs, where = [], []
     for j, pas in answers_of.items():
@@ -176,6 +177,9 @@ def _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verif
         ans = [pa.answer if pa and not pa.reject else None for pa in pas]
         rec["answer_rejects"] = [None if pa and not pa.reject else (pa.reject if pa else "teacher failed")
                                  for pa in pas]
+        # The M answers as written, so a user can see why they agreed or not (the sample browser).
+        rec["answers"] = [{"text": t, "answer": a, "reject": r}
+                          for t, a, r in zip(texts_of[j], ans, rec["answer_rejects"], strict=True)]
         cons = majority(ans, same[j])
         rec["agreement"] = round(cons.ratio, 4)
         if not cons.members:
@@ -206,8 +210,8 @@ def _symbolic_chunk(chunk, cfg) -> list[dict]:
 
     recs = []
     for s, i in chunk:
-        rec = {"id": unit_id(s.id, i), "seed_id": s.id, "mode": "symbolic", "teacher": "symbolic",
-               "style": "gsm8k"}
+        rec = {"id": unit_id(s.id, i), "seed_id": s.id, "seed_question": s.question, "mode": "symbolic",
+               "teacher": "symbolic", "style": "gsm8k"}
         item = perturb(s, i, seed=cfg.seed)
         if isinstance(item, Reject):
             rec.update(status="rejected", stage="symbolic", reason=item.reason)
