@@ -19,7 +19,14 @@ from mathsynth.evaluate.metrics import compute_metrics
 from mathsynth.evaluate.records import build_record, has_failures
 from mathsynth.formats import get_format
 from mathsynth.grading import truncated_flags
-from mathsynth.io import JsonlAppender, atomic_write_json, atomic_write_jsonl, read_jsonl, run_manifest
+from mathsynth.io import (
+    JsonlAppender,
+    atomic_write_json,
+    atomic_write_jsonl,
+    locked_out,
+    read_jsonl,
+    run_manifest,
+)
 from mathsynth.progress import progress_bar
 
 # Settings that change what gets generated: a rerun into the same folder must match them.
@@ -65,6 +72,7 @@ def _chunks(items: list, size: int):
         yield items[k:k + size]
 
 
+@locked_out("eval")
 def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
              show_progress: bool = True) -> dict:
     """Run an evaluation and return its metrics (also written to ``cfg.out``/metrics.json).

@@ -25,7 +25,7 @@ from typing import Any
 
 from mathsynth.config import EvalConfig, StudyConfig, SynthConfig, TrainConfig, build
 from mathsynth.errors import MathsynthError
-from mathsynth.io import atomic_write_json, read_jsonl, run_manifest
+from mathsynth.io import atomic_write_json, locked_out, read_jsonl, run_manifest
 from mathsynth.scale.pipeline import Pipeline
 
 #: An eval folder's sibling holding the sampled eval of the same model and benchmark.
@@ -203,6 +203,7 @@ def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: 
     return runs
 
 
+@locked_out("study")
 def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, show_progress: bool = True) -> dict:
     """Run (or resume) a study; returns ``{"stages": {...}, "report": path or None}``.
 

@@ -16,7 +16,7 @@ from typing import Any
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.config import SynthConfig
 from mathsynth.errors import MathsynthError
-from mathsynth.io import JsonlAppender, atomic_write_json, read_jsonl, run_manifest
+from mathsynth.io import JsonlAppender, atomic_write_json, locked_out, read_jsonl, run_manifest
 from mathsynth.progress import progress_bar
 from mathsynth.synth.filters import cluster_pairs, majority, pick_solution
 from mathsynth.synth.finalize import finalize
@@ -52,6 +52,7 @@ def _style(cfg: SynthConfig, seeds: list) -> str:
     return "math" if bench in ("math", "math500") else "gsm8k"
 
 
+@locked_out("synth")
 def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
               show_progress: bool = True) -> dict:
     """Run synthesis into ``cfg.out`` and return stats (also in DIR/stats.json).

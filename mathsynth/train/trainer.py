@@ -18,7 +18,7 @@ from typing import Any
 
 from mathsynth.config import TrainConfig
 from mathsynth.errors import MathsynthError
-from mathsynth.io import atomic_write_json, read_json, run_manifest
+from mathsynth.io import atomic_write_json, locked_out, read_json, run_manifest
 
 # Settings that do not change the trained weights; they may differ between a run and its resume.
 _NON_TRAINING_KEYS = ("out", "save_steps", "save_total_limit", "logging_steps", "merge", "deepspeed")
@@ -122,6 +122,7 @@ def _lora_config(cfg: TrainConfig):
                       else [t.strip() for t in cfg.lora_targets.split(",")], task_type="CAUSAL_LM")
 
 
+@locked_out("train")
 def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = True,
               resume: bool | None = None, restart: bool = False) -> dict:
     """Fine-tune ``cfg.model`` on ``cfg.data`` into ``cfg.out``; returns the summary (also in

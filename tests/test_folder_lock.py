@@ -1,0 +1,55 @@
+"""One writer per output folder: a second run into a folder in use fails at once with one clear line
+naming the holder, and a killed holder leaves no stale lock (two real processes)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from mathsynth.io import LOCK_FILE
+
+HOLD = ("import sys, time\nfrom mathsynth.io import folder_lock\n"
+        "with folder_lock(sys.argv[1], 'eval'):\n    print('held', flush=True)\n    time.sleep(600)\n")
+
+
+def _eval(out):
+    return subprocess.run([sys.executable, "-m", "mathsynth.cli", "eval", "--model", "fake", "--benchmark", "demo",
+                           "--limit", "3", "--n", "2", "--out", str(out), "--no-cache"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_second_run_into_a_folder_in_use_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path):
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        r = _eval(out)
+        assert r.returncode != 0
+        assert f"pid {holder.pid}" in r.stderr and "in use by another mathsynth run" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr + r.stdout
+        assert not (out / "samples.jsonl").exists()  # the refused run wrote nothing
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # as a crash would: the kernel drops the lock
+        holder.wait()
+    assert (out / LOCK_FILE).exists()
+    r = _eval(out)
+    assert r.returncode == 0, r.stderr
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 3
+
+
+def test_two_evals_started_together_never_mix(tmp_path):
+    # The issue's probe: two identical runs into one --out at the same time. One of them writes the
+    # folder; the other is refused (or, if it starts after the first has finished, finds all done).
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "mathsynth.cli", "eval", "--model", "fake", "--benchmark", "demo",
+            "--n", "4", "--out", str(out), "--no-cache"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    t0 = time.time()
+    res = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert time.time() - t0 < 300
+    assert any(rc == 0 for rc, _ in res)
+    for rc, err in res:
+        assert rc == 0 or "in use by another mathsynth run" in err, err
+    ids = [line.split('"id": ')[1].split(",")[0] for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids))  # no problem twice
