@@ -246,3 +246,36 @@ def locked_out(stage: str):
                 return fn(cfg, *args, **kwargs)
         return run
     return wrap
+
+
+def settings_key(settings: dict) -> str:
+    """A short stable hash of the settings that shape a stage's records; every record carries it,
+    so a rerun with other settings is refused even when ``config.json`` was deleted.
+
+    >>> settings_key({"seed": 0, "n": 4}) == settings_key({"n": 4, "seed": 0}), len(settings_key({}))
+    (True, 12)
+    """
+    import hashlib
+
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
+
+def refuse_mixed_settings(out: Path, what: str, keys_found: set, settings: dict, old: dict | None) -> None:
+    """Raise when records in ``out`` were made with other settings than ``settings`` (their
+    ``settings_key`` differs); ``old`` (the settings in the folder's config.json, if any) names the
+    differences.
+
+    >>> refuse_mixed_settings(Path("o"), "samples", {settings_key({"seed": 0})}, {"seed": 7}, {"seed": 0})
+    Traceback (most recent call last):
+    mathsynth.errors.MathsynthError: o already holds samples made with other settings (seed: 0 -> 7); use another --out or delete the folder
+    """
+    from mathsynth.errors import MathsynthError
+
+    keys_found = {k for k in keys_found if k is not None}  # records of older versions carry none
+    if not keys_found or keys_found == {settings_key(settings)}:
+        return
+    diffs = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old and k in old and old[k] != v]
+    detail = "; ".join(diffs) if diffs else "its config.json is missing or was changed"
+    raise MathsynthError(f"{out} already holds {what} made with other settings ({detail}); use another "
+                         "--out or delete the folder")

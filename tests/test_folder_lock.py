@@ -53,3 +53,31 @@ def test_two_evals_started_together_never_mix(tmp_path):
         assert rc == 0 or "in use by another mathsynth run" in err, err
     ids = [line.split('"id": ')[1].split(",")[0] for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(ids) == len(set(ids))  # no problem twice
+
+
+def test_reruns_with_other_settings_are_refused_even_without_config_json(tmp_path):
+    # The probe: synth rerun with --seed 7 into a seed-0 folder mixed the units; eval's check
+    # was off once config.json was deleted. Every record carries its settings key now.
+    syn = tmp_path / "syn"
+    base = [sys.executable, "-m", "mathsynth.cli", "synth", "--seeds", "demo", "--teacher", "symbolic",
+            "--no-embeddings", "--out", str(syn)]
+    assert subprocess.run(base + ["--limit", "2"], capture_output=True, text=True, timeout=300).returncode == 0
+    n = len((syn / "generated.jsonl").read_text().splitlines())
+    r = subprocess.run(base + ["--limit", "2", "--seed", "7", "--per-seed", "2"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2 and "other settings (seed: 0 -> 7)" in r.stderr, r.stderr
+    (syn / "config.json").unlink()
+    r = subprocess.run(base + ["--seed", "7"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "other settings" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len((syn / "generated.jsonl").read_text().splitlines()) == n  # nothing mixed in
+    # a rerun with the same settings and a larger limit extends the folder
+    assert subprocess.run(base + ["--limit", "3"], capture_output=True, text=True, timeout=300).returncode == 0
+    assert len((syn / "generated.jsonl").read_text().splitlines()) > n
+
+    ev = tmp_path / "ev"
+    assert _eval(ev).returncode == 0
+    (ev / "config.json").unlink()
+    r = subprocess.run([sys.executable, "-m", "mathsynth.cli", "eval", "--model", "fake", "--benchmark", "demo",
+                        "--limit", "3", "--n", "3", "--out", str(ev), "--no-cache"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2 and "other settings" in r.stderr, r.stderr

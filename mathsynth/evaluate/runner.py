@@ -24,8 +24,11 @@ from mathsynth.io import (
     atomic_write_json,
     atomic_write_jsonl,
     locked_out,
+    read_json,
     read_jsonl,
+    refuse_mixed_settings,
     run_manifest,
+    settings_key,
 )
 from mathsynth.progress import progress_bar
 
@@ -100,6 +103,9 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     check_compatible(out, cfg)
     samples_path = out / "samples.jsonl"
     done = load_done(samples_path)
+    settings = {k: getattr(cfg, k) for k in GENERATION_KEYS}
+    old = read_json(out / "config.json", {}).get("config") if (out / "config.json").exists() else None
+    refuse_mixed_settings(out, "samples", {r.get("settings_key") for r in done.values()}, settings, old)
     owns_generator = generator is None
     if owns_generator and any(p.id not in done for p in problems):
         from mathsynth.backends.models import load_generator
@@ -145,6 +151,7 @@ CHUNK_BATCHES = 4
 def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt, sampled, greedy,
                         per_chunk, pending_total, t0) -> int:
     """The chunk loop: generate, grade, append one record per problem; returns tokens generated."""
+    key = settings_key({k: getattr(cfg, k) for k in GENERATION_KEYS})
     tokens = 0
     task = prog.add_task("eval", total=pending_total, toks=0.0) if prog else None
 
@@ -179,6 +186,7 @@ def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt,
             pos += len(cs)
             g = (gcomps[i], results[len(items) - len(todo) + i]) if gcomps else None
             rec = build_record(p, pr, cs, res, g)
+            rec["settings_key"] = key
             sink.write(rec)
             done[p.id] = rec
         if prog is not None:

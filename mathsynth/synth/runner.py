@@ -16,7 +16,21 @@ from typing import Any
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.config import SynthConfig
 from mathsynth.errors import MathsynthError
-from mathsynth.io import JsonlAppender, atomic_write_json, locked_out, read_jsonl, run_manifest
+from mathsynth.io import (
+    JsonlAppender,
+    atomic_write_json,
+    locked_out,
+    read_json,
+    read_jsonl,
+    refuse_mixed_settings,
+    run_manifest,
+    settings_key,
+)
+
+# Settings that shape each generated unit: a rerun into the same folder must match them (limit and
+# per_seed only add units; dedup and decontamination are redone over all units at the end).
+GENERATION_KEYS = ("seeds", "split", "teacher", "mode", "style", "prompt_file", "answers", "temperature",
+                   "top_p", "max_tokens", "min_agreement", "max_solution_chars", "seed_max_steps", "seed")
 from mathsynth.progress import progress_bar
 from mathsynth.synth.filters import cluster_pairs, majority, pick_solution
 from mathsynth.synth.finalize import finalize
@@ -75,8 +89,13 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
     units = [(s, i) for s in seeds for i in range(cfg.per_seed)]
     gen_path = out / "generated.jsonl"
     done = set()
+    settings = {k: getattr(cfg, k) for k in GENERATION_KEYS}
+    key = settings_key(settings)
     if gen_path.exists():
-        done = {r["id"] for r in read_jsonl(gen_path, tolerate_truncated_tail=True)}
+        old_recs = list(read_jsonl(gen_path, tolerate_truncated_tail=True))
+        old = read_json(out / "config.json", {}).get("config") if (out / "config.json").exists() else None
+        refuse_mixed_settings(out, "synthesized units", {r.get("settings_key") for r in old_recs}, settings, old)
+        done = {r["id"] for r in old_recs}
     todo = [(s, i) for s, i in units if unit_id(s.id, i) not in done]
     symbolic = cfg.teacher == "symbolic"
     owns = generator is None
@@ -111,6 +130,7 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
                 else:
                     recs = _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verify)
                 for rec in recs:
+                    rec["settings_key"] = key
                     sink.write(rec)
                     kept += rec["status"] == "candidate"
                     total += 1
