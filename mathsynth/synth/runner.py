@@ -26,16 +26,16 @@ from mathsynth.io import (
     run_manifest,
     settings_key,
 )
-
-# Settings that shape each generated unit: a rerun into the same folder must match them (limit and
-# per_seed only add units; dedup and decontamination are redone over all units at the end).
-GENERATION_KEYS = ("seeds", "split", "teacher", "mode", "style", "prompt_file", "answers", "temperature",
-                   "top_p", "max_tokens", "min_agreement", "max_solution_chars", "seed_max_steps", "seed")
 from mathsynth.progress import progress_bar
 from mathsynth.synth.filters import cluster_pairs, majority, pick_solution
 from mathsynth.synth.finalize import finalize
 from mathsynth.synth.parse import parse_answer, parse_question
 from mathsynth.synth.prompts import VERIFY_MODES, get_prompt, load_prompt_file
+
+# Settings that shape each generated unit: a rerun into the same folder must match them (limit and
+# per_seed only add units; dedup and decontamination are redone over all units at the end).
+GENERATION_KEYS = ("seeds", "split", "teacher", "mode", "style", "prompt_file", "answers", "temperature",
+                   "top_p", "max_tokens", "min_agreement", "max_solution_chars", "seed_max_steps", "seed")
 
 
 def unit_id(seed_id: str, index: int) -> str:
