@@ -124,7 +124,7 @@ def test_tiny_real_scaling_study_and_rerun(tmp_path):
     assert m4["encode"]["kept"] == 4 and m8["encode"]["kept"] == 8
     assert (root / "report" / "report.html").exists()
     browser = (root / "report" / "browser.html").read_text()
-    assert '"syn/demo/' in browser  # the study's synth job is in the sample browser beside the evals
+    assert '"syn/gsm8k/train/' in browser  # the study's synth job is in the sample browser beside the evals
     weights = root / "synthetic-8" / "model" / "model.safetensors"
     stamp = weights.stat().st_mtime
     # a changed eval setting redoes the evaluations only; the students are kept

@@ -122,7 +122,7 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
     # Several batches' worth per generate call, so a continuously batching backend can refill freed
     # rows; what is done is still appended (resumable) chunk by chunk.
-    per_chunk = max(1, CHUNK_BATCHES * cfg.batch_size // cfg.n)
+    per_chunk = max(1, chunk_batches(generator) * cfg.batch_size // cfg.n)
     pending_total = sum(1 for p in problems if p.id not in done)
     t0 = time.perf_counter()
     tokens = 0
@@ -134,8 +134,9 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
                                          sampled, greedy, per_chunk, pending_total, t0)
     except BudgetExceeded:
         # Stop cleanly: what is graded is on disk, paid completions are in the cache; report so far.
-        finish_metrics(out, [done[p.id] for p in problems if p.id in done], cfg.model_dump(),
-                       backend_stats=generator_stats(generator))
+        if any(p.id in done for p in problems):
+            finish_metrics(out, [done[p.id] for p in problems if p.id in done], cfg.model_dump(),
+                           backend_stats=generator_stats(generator))
         raise
     finally:
         if owns_generator and generator is not None:
@@ -146,6 +147,14 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
 
 
 CHUNK_BATCHES = 4
+
+
+def chunk_batches(generator: Any) -> int:
+    """Batches of problems per generate call: several for a continuously batching backend, so freed
+    rows have queued prompts to refill from; one otherwise, so that what is paid for (an API
+    budget stop) is written batch by batch."""
+    inner = getattr(generator, "inner", generator)
+    return CHUNK_BATCHES if getattr(inner, "continuous", False) and getattr(inner, "prune", True) else 1
 
 
 def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt, sampled, greedy,
