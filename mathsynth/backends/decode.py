@@ -20,6 +20,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+def last_logits(model: Any) -> Callable:
+    """``forward(ids, mask, positions, cache)``: one cached forward pass, returning the float logits of
+    each row's last position (the only ones the decode loops use)."""
+    params = inspect.signature(model.forward).parameters
+    # transformers renamed the forward's cache argument (past_key_values -> cache) within 5.x
+    cache_kw = "cache" if "cache" in params else "past_key_values"
+    # Without logits_to_keep the prefill computes the LM head (a 49k-vocabulary matmul, a fifth of
+    # the model) for every prompt token of every row.
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+
+    def forward(ids, mask, positions, cache):
+        return model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                     **{cache_kw: cache}, **extra).logits[:, -1, :].float()
+
+    return forward
+
+
 def decode(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, eos_ids: set[int],
            *, processor: Callable | None = None, stopped: Callable[[int, list[int]], bool] | None = None
            ) -> list[list[int]]:
@@ -42,17 +59,11 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int,
     mask = attention_mask.long()
     pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
     cache = DynamicCache(config=model.config)
-    # transformers renamed the forward's cache argument (past_key_values -> cache) within 5.x
-    params = inspect.signature(model.forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"
-    # Only the last position's logits are used: without this the prefill computes the LM head (a
-    # 49k-vocabulary matmul, a fifth of the model) for every prompt token of every row.
-    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+    forward = last_logits(model)
     step_ids, step_pos = input_ids, pos
     with torch.inference_mode():
         for step in range(max_new_tokens):
-            logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
-                           **{cache_kw: cache}, **extra).logits[:, -1, :].float()
+            logits = forward(step_ids, mask, step_pos, cache)
             scores = processor(active, logits) if processor is not None else logits
             nxt = scores.argmax(dim=-1)
             done = torch.zeros(len(active), dtype=torch.bool)
@@ -153,9 +164,7 @@ def decode_queue(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: i
         return out
     refill = max(1, refill if refill is not None else max_rows // 4)
     eos = torch.tensor(sorted(eos_ids), dtype=torch.long) if eos_ids else None
-    params = inspect.signature(model.forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"
-    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+    forward = last_logits(model)
     queue = list(range(len(prompts)))[::-1]  # pop() from the end = first prompt first
     active = torch.zeros(0, dtype=torch.long)
     cache = mask = nxt = last_pos = None
@@ -180,8 +189,7 @@ def decode_queue(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: i
                 ids, m = _left_pad([prompts[r] for r in rows.tolist()], pad_id)
                 pos = (m.cumsum(-1) - 1).masked_fill(m == 0, 0)
                 c = DynamicCache(config=model.config)
-                logits = model(input_ids=ids, attention_mask=m, position_ids=pos, use_cache=True,
-                               **{cache_kw: c}, **extra).logits[:, -1, :].float()
+                logits = forward(ids, m, pos, c)
                 tok, done = pick(rows, logits)
                 keep = (~done).nonzero().squeeze(-1)
                 if len(keep):
@@ -196,8 +204,7 @@ def decode_queue(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: i
                 continue
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
             last_pos = last_pos + 1
-            logits = model(input_ids=nxt.unsqueeze(-1), attention_mask=mask, position_ids=last_pos,
-                           use_cache=True, **{cache_kw: cache}, **extra).logits[:, -1, :].float()
+            logits = forward(nxt.unsqueeze(-1), mask, last_pos, cache)
             nxt, done = pick(active, logits)
             if done.any():
                 keep = (~done).nonzero().squeeze(-1)

@@ -239,7 +239,7 @@ class TransformersGenerator:
         decode_queue(self.model, [enc[i] for i, _ in rows], params.max_tokens, self.eos_ids,
                      max_rows=self.batch_size, pad_id=self.tok.pad_token_id,
                      processor=sampler.for_rows if sampler else None,
-                     stopped=(lambda r, toks: check(r, toks)) if check else None, on_done=done)
+                     stopped=check, on_done=done)
         for i in idxs:
             results[i] = [c for _, c in sorted(got[i], key=lambda kc: kc[0])]
         if progress:

@@ -24,7 +24,6 @@ from mathsynth.io import (
     atomic_write_json,
     atomic_write_jsonl,
     locked_out,
-    read_json,
     read_jsonl,
     refuse_mixed_settings,
     run_manifest,
@@ -37,22 +36,24 @@ GENERATION_KEYS = ("model", "benchmark", "split", "n", "temperature", "top_p", "
                    "greedy_first", "prompt", "seed")
 
 
-def check_compatible(out: Path, cfg: EvalConfig) -> None:
-    """Refuse to mix samples generated with different settings in one folder."""
+def check_compatible(out: Path, cfg: EvalConfig) -> dict | None:
+    """Refuse to mix samples generated with different settings in one folder (as its config.json
+    names them); returns those settings (None without samples or config) for the per-record check."""
     path = out / "config.json"
     if not path.exists() or not (out / "samples.jsonl").exists():
-        return
+        return None
     import json
 
     try:
         old = json.loads(path.read_text(encoding="utf-8")).get("config", {})
     except json.JSONDecodeError:
-        return
+        return None
     diffs = [f"{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}" for k in GENERATION_KEYS
              if k in old and old.get(k) != getattr(cfg, k)]
     if diffs:
         raise MathsynthError(f"{out} already holds samples made with other settings ({'; '.join(diffs)}); "
                              "use another --out or delete the folder")
+    return old
 
 
 def load_done(samples: Path) -> dict[str, dict]:
@@ -100,11 +101,10 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise MathsynthError(f"benchmark {cfg.benchmark!r}: problem id {dup!r} occurs more than once")
-    check_compatible(out, cfg)
+    old = check_compatible(out, cfg)
     samples_path = out / "samples.jsonl"
     done = load_done(samples_path)
     settings = {k: getattr(cfg, k) for k in GENERATION_KEYS}
-    old = read_json(out / "config.json", {}).get("config") if (out / "config.json").exists() else None
     refuse_mixed_settings(out, "samples", {r.get("settings_key") for r in done.values()}, settings, old)
     owns_generator = generator is None
     if owns_generator and any(p.id not in done for p in problems):
