@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mathsynth.errors import MathsynthError
+from mathsynth.errors import IncompleteRun, MathsynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Teach language models math with synthetic data: evaluate, synthesize, train, scale.")
@@ -84,11 +84,12 @@ def eval_cmd(
     metrics = run_eval(cfg, console=console, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
     for table in summary_tables(metrics):
         console.print(table)
+    console.print(f"wrote {cfg.out}/samples.jsonl, metrics.json, config.json")
     failed = metrics.get("run", {}).get("problems_with_failed_samples")
     if failed:
-        console.print(f"[yellow]{failed} problem(s) have samples that failed to generate (reasons in "
-                      "samples.jsonl 'errors'); rerun the same command to retry just those[/yellow]")
-    console.print(f"wrote {cfg.out}/samples.jsonl, metrics.json, config.json")
+        raise IncompleteRun(f"{failed} of {metrics['overall']['n_problems']} problem(s) have samples that failed "
+                            "to generate (reasons in samples.jsonl 'errors'); rerun the same command to retry "
+                            "just those")
 
 
 @app.command("synth")
@@ -132,6 +133,9 @@ def synth_cmd(
     console.print(f"{stats['accepted']} of {stats['units']} accepted ({stats['acceptance_rate']}); "
                   f"rejects by stage {stats['rejects_by_stage']}")
     console.print(f"wrote {cfg.out}/questions.jsonl, rejects.jsonl, sft.jsonl, stats.json")
+    if stats.get("failed"):
+        raise IncompleteRun(f"{stats['failed']} unit(s) failed at the teacher (server down, timeouts; e.g. "
+                            f"{stats['failed_ids'][0]}); rerun the same command to retry just those")
 
 
 @app.command("train")
@@ -296,12 +300,13 @@ def data_show(
 
 
 def main() -> None:
-    """Entry point: run the app, turning user-fixable errors into one line on stderr (exit 2)."""
+    """Entry point: run the app, turning user-fixable errors into one line on stderr (exit 2 for bad
+    input, 3 for a run that must be rerun to finish; see mathsynth.errors)."""
     try:
         app()
     except MathsynthError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise SystemExit(2) from None
+        raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.secho("interrupted; rerun the same command to resume", err=True)
         raise SystemExit(130) from None

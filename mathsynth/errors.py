@@ -7,13 +7,31 @@ message alone, so users never see a traceback from deep inside a library.
 
 from __future__ import annotations
 
+# Exit codes of the CLI: 0 all done; 2 bad input (nothing or little was done); 3 the run finished
+# but some records failed for a transient reason or a budget stop cut it short: rerun to finish.
+EXIT_BAD_INPUT = 2
+EXIT_INCOMPLETE = 3
+
 
 class MathsynthError(Exception):
-    """An error the user can act on; its message is shown as-is by the CLI.
+    """An error the user can act on; its message is shown as-is by the CLI (exit code ``exit_code``).
 
     >>> str(MathsynthError("data.jsonl:3: field 'answer' is missing"))
     "data.jsonl:3: field 'answer' is missing"
     """
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class IncompleteRun(MathsynthError):
+    """A stage wrote what it could, but some records failed (server down, timeouts): the same
+    command redoes just those.
+
+    >>> IncompleteRun("2 problems failed").exit_code
+    3
+    """
+
+    exit_code = EXIT_INCOMPLETE
 
 
 class InputError(MathsynthError):

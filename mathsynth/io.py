@@ -215,13 +215,14 @@ def folder_lock(folder: str | os.PathLike, stage: str) -> Iterator[Path]:
     from mathsynth.errors import MathsynthError
 
     path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
+    created = _make_out(path)
     try:
         import fcntl
     except ImportError:  # no flock (Windows): run unlocked rather than not at all
         yield path
         return
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    ok = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -232,8 +233,35 @@ def folder_lock(folder: str | os.PathLike, stage: str) -> Iterator[Path]:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, {stage}: {' '.join(sys.argv)}"[:4000].encode("utf-8"), 0)
         yield path
+        ok = True
     finally:
+        if not ok and created and [p.name for p in path.iterdir()] == [LOCK_FILE]:
+            # A run refused before it wrote anything leaves no empty folder behind.
+            (path / LOCK_FILE).unlink()
+            path.rmdir()
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _make_out(path: Path) -> bool:
+    """Create an output folder (True if it was new); one clear error when that is impossible.
+
+    >>> _make_out(Path("/proc/mathsynth-out"))
+    Traceback (most recent call last):
+    mathsynth.errors.MathsynthError: --out /proc/mathsynth-out: cannot create the folder (...)
+    """
+    from mathsynth.errors import MathsynthError
+
+    if path.exists() and not path.is_dir():
+        raise MathsynthError(f"--out {path} is an existing file, not a folder; name a folder")
+    existed = path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".mathsynth.write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise MathsynthError(f"--out {path}: cannot create the folder ({exc.strerror or exc})") from None
+    return not existed
 
 
 def locked_out(stage: str):

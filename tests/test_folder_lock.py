@@ -81,3 +81,28 @@ def test_reruns_with_other_settings_are_refused_even_without_config_json(tmp_pat
                         "--limit", "3", "--n", "3", "--out", str(ev), "--no-cache"], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 2 and "other settings" in r.stderr, r.stderr
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "mathsynth.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_bad_out_is_one_clear_line_and_a_refused_run_leaves_no_folder(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    for out, says in [(a_file, "is an existing file, not a folder"), ("/proc/mathsynth-x", "cannot create the folder")]:
+        r = _cli("eval", "--model", "fake", "--benchmark", "demo", "--limit", "1", "--out", str(out), "--no-cache")
+        assert r.returncode == 2 and says in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr + r.stdout and len(r.stderr.strip().splitlines()) == 1
+    assert a_file.read_text() == "mine"
+    # Input errors found after the lock is taken (an unknown benchmark, seeds without problems) leave
+    # no empty folder behind; a folder that existed before is kept.
+    new = tmp_path / "new" / "run"
+    r = _cli("eval", "--model", "fake", "--benchmark", "no-such-bench", "--out", str(new), "--no-cache")
+    assert r.returncode == 2 and not new.exists(), r.stderr
+    r = _cli("synth", "--seeds", str(tmp_path / "missing.jsonl"), "--out", str(new), "--no-embeddings")
+    assert r.returncode == 2 and not new.exists(), r.stderr
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    r = _cli("eval", "--model", "fake", "--benchmark", "no-such-bench", "--out", str(kept), "--no-cache")
+    assert r.returncode == 2 and kept.is_dir()

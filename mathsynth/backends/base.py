@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from mathsynth.errors import MathsynthError
+from mathsynth.errors import EXIT_INCOMPLETE, MathsynthError
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,8 @@ can persist it before the whole batch ends (the response cache does, to survive 
 class BudgetExceeded(MathsynthError):
     """The spending limit (``--max-cost``) was reached; work finished so far is kept (and cached),
     so rerunning with a higher limit resumes where this stopped."""
+
+    exit_code = EXIT_INCOMPLETE
 
 
 @runtime_checkable

@@ -19,61 +19,13 @@ from mathsynth.evaluate.metrics import compute_metrics
 from mathsynth.evaluate.records import build_record, has_failures
 from mathsynth.formats import get_format
 from mathsynth.grading import truncated_flags
-from mathsynth.io import (
-    JsonlAppender,
-    atomic_write_json,
-    atomic_write_jsonl,
-    locked_out,
-    read_jsonl,
-    refuse_mixed_settings,
-    run_manifest,
-    settings_key,
-)
+from mathsynth.io import atomic_write_json, locked_out
 from mathsynth.progress import progress_bar
+from mathsynth.stage import StageRun
 
 # Settings that change what gets generated: a rerun into the same folder must match them.
 GENERATION_KEYS = ("model", "benchmark", "split", "n", "temperature", "top_p", "max_tokens",
                    "greedy_first", "prompt", "seed")
-
-
-def check_compatible(out: Path, cfg: EvalConfig) -> dict | None:
-    """Refuse to mix samples generated with different settings in one folder (as its config.json
-    names them); returns those settings (None without samples or config) for the per-record check."""
-    path = out / "config.json"
-    if not path.exists() or not (out / "samples.jsonl").exists():
-        return None
-    import json
-
-    try:
-        old = json.loads(path.read_text(encoding="utf-8")).get("config", {})
-    except json.JSONDecodeError:
-        return None
-    diffs = [f"{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}" for k in GENERATION_KEYS
-             if k in old and old.get(k) != getattr(cfg, k)]
-    if diffs:
-        raise MathsynthError(f"{out} already holds samples made with other settings ({'; '.join(diffs)}); "
-                             "use another --out or delete the folder")
-    return old
-
-
-def load_done(samples: Path) -> dict[str, dict]:
-    """Records already written (a truncated last line is ignored and later cut).
-
-    Records holding failed samples are dropped from the file (rewritten atomically) so this run
-    redoes them; their successful samples come back from the response cache for free.
-    """
-    if not samples.exists():
-        return {}
-    records = list(read_jsonl(samples, tolerate_truncated_tail=True))
-    keep = [r for r in records if not has_failures(r)]
-    if len(keep) != len(records):
-        atomic_write_jsonl(samples, keep)
-    return {r["id"]: r for r in keep}
-
-
-def _chunks(items: list, size: int):
-    for k in range(0, len(items), size):
-        yield items[k:k + size]
 
 
 @locked_out("eval")
@@ -84,16 +36,38 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     >>> from mathsynth.config import EvalConfig
     >>> import tempfile
     >>> m = run_eval(EvalConfig(model="fake", benchmark="demo", limit=3, n=2, out=tempfile.mkdtemp()),
-    ...              show_progress=False)  # doctest: +SKIP
-    >>> m["overall"]["n_problems"]  # doctest: +SKIP
+    ...              show_progress=False)
+    >>> m["overall"]["n_problems"]
     3
     """
-    from mathsynth.data import load_benchmark
     from mathsynth.grading import Grader
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fmt = get_format(cfg.prompt)
+    problems = _problems(cfg)
+    # A record holding failed samples is redone; its successful samples come back from the cache.
+    with StageRun(cfg, "eval", "samples.jsonl", "samples", keys=GENERATION_KEYS,
+                  retryable=has_failures) as run:
+        done = {r["id"]: r for r in run.resume()}
+        run.start(lambda: _load(cfg), needed=any(p.id not in done for p in problems), generator=generator)
+        loop = _EvalLoop(cfg, run, done)
+        try:
+            with Grader(workers=cfg.grade_workers, timeout=cfg.grade_timeout) as grader, \
+                    run.appender() as sink, \
+                    progress_bar(console, show_progress, "problems", "{task.fields[toks]:.0f} tok/s") as prog:
+                loop.run(problems, grader, sink, prog)
+        except BudgetExceeded:
+            # Stop cleanly: what is graded is on disk, paid completions are in the cache; report so far.
+            if any(p.id in done for p in problems):
+                finish_metrics(run.out, [done[p.id] for p in problems if p.id in done], cfg.model_dump(),
+                               backend_stats=generator_stats(run.generator))
+            raise
+        return finish_metrics(run.out, [done[p.id] for p in problems], cfg.model_dump(),
+                              elapsed=time.perf_counter() - loop.t0, new_tokens=loop.tokens,
+                              backend_stats=generator_stats(run.generator))
+
+
+def _problems(cfg: EvalConfig) -> list:
+    from mathsynth.data import load_benchmark
+
     problems = load_benchmark(cfg.benchmark, split=cfg.split, limit=cfg.limit)
     if not problems:
         raise MathsynthError(f"benchmark {cfg.benchmark!r} (split {cfg.split!r}) has no problems")
@@ -101,49 +75,13 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise MathsynthError(f"benchmark {cfg.benchmark!r}: problem id {dup!r} occurs more than once")
-    old = check_compatible(out, cfg)
-    samples_path = out / "samples.jsonl"
-    done = load_done(samples_path)
-    settings = {k: getattr(cfg, k) for k in GENERATION_KEYS}
-    refuse_mixed_settings(out, "samples", {r.get("settings_key") for r in done.values()}, settings, old)
-    owns_generator = generator is None
-    if owns_generator and any(p.id not in done for p in problems):
-        from mathsynth.backends.models import load_generator
+    return problems
 
-        generator = load_generator(cfg.model, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                                   **cfg.backend_kwargs())
-    manifest = run_manifest("eval", cfg.model_dump())
-    if generator is not None:
-        manifest["backend"] = generator.describe()
-    atomic_write_json(out / "config.json", manifest)
 
-    sampled = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
-                             max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
-    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
-    # Several batches' worth per generate call, so a continuously batching backend can refill freed
-    # rows; what is done is still appended (resumable) chunk by chunk.
-    per_chunk = max(1, chunk_batches(generator) * cfg.batch_size // cfg.n)
-    pending_total = sum(1 for p in problems if p.id not in done)
-    t0 = time.perf_counter()
-    tokens = 0
-    try:
-        with Grader(workers=cfg.grade_workers, timeout=cfg.grade_timeout) as grader, \
-                JsonlAppender(samples_path) as sink, \
-                progress_bar(console, show_progress, "problems", "{task.fields[toks]:.0f} tok/s") as prog:
-            tokens = _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt,
-                                         sampled, greedy, per_chunk, pending_total, t0)
-    except BudgetExceeded:
-        # Stop cleanly: what is graded is on disk, paid completions are in the cache; report so far.
-        if any(p.id in done for p in problems):
-            finish_metrics(out, [done[p.id] for p in problems if p.id in done], cfg.model_dump(),
-                           backend_stats=generator_stats(generator))
-        raise
-    finally:
-        if owns_generator and generator is not None:
-            generator.close()
-    return finish_metrics(out, [done[p.id] for p in problems], cfg.model_dump(),
-                          elapsed=time.perf_counter() - t0, new_tokens=tokens,
-                          backend_stats=generator_stats(generator))
+def _load(cfg: EvalConfig) -> Any:
+    from mathsynth.backends.models import load_generator
+
+    return load_generator(cfg.model, dtype=cfg.dtype, batch_size=cfg.batch_size, **cfg.backend_kwargs())
 
 
 CHUNK_BATCHES = 4
@@ -157,31 +95,51 @@ def chunk_batches(generator: Any) -> int:
     return CHUNK_BATCHES if getattr(inner, "continuous", False) and getattr(inner, "prune", True) else 1
 
 
-def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt, sampled, greedy,
-                        per_chunk, pending_total, t0) -> int:
-    """The chunk loop: generate, grade, append one record per problem; returns tokens generated."""
-    key = settings_key({k: getattr(cfg, k) for k in GENERATION_KEYS})
-    tokens = 0
-    task = prog.add_task("eval", total=pending_total, toks=0.0) if prog else None
+class _EvalLoop:
+    """The chunk loop: generate, grade, append one record per problem (``done`` grows)."""
 
-    def tick(done_n: int, toks: int) -> None:
-        nonlocal tokens
-        tokens += toks
-        if prog is not None:
-            rate = tokens / max(time.perf_counter() - t0, 1e-9)
-            prog.update(task, advance=0, toks=rate)
+    def __init__(self, cfg: EvalConfig, run: StageRun, done: dict[str, dict]):
+        self.cfg, self.run_, self.done = cfg, run, done
+        self.generator = run.generator
+        self.fmt = get_format(cfg.prompt)
+        self.sampled = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
+                                      max_tokens=cfg.max_tokens, stop=self.fmt.stop, seed=cfg.seed)
+        self.greedy = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens, stop=self.fmt.stop,
+                                     seed=cfg.seed)
+        self.t0 = time.perf_counter()
+        self.tokens = 0
+        self.prog = self.task = None
 
-    for chunk in _chunks(problems, per_chunk):
-        todo = [p for p in chunk if p.id not in done]
-        if not todo:
-            continue
-        prompts = [fmt.build(p.question) for p in todo]
-        reqs = [GenerationRequest(p.id, sampled, **pr) for p, pr in zip(todo, prompts, strict=True)]
-        comps = generator.generate(reqs, progress=tick)
+    def tick(self, done_n: int, toks: int) -> None:
+        self.tokens += toks
+        if self.prog is not None:
+            rate = self.tokens / max(time.perf_counter() - self.t0, 1e-9)
+            self.prog.update(self.task, advance=0, toks=rate)
+
+    def run(self, problems: list, grader: Any, sink: Any, prog: Any) -> None:
+        # Several batches' worth per generate call, so a continuously batching backend can refill freed
+        # rows; what is done is still appended (resumable) chunk by chunk. Chunks are cut over the whole
+        # problem list, so a rerun from scratch forms the same batches.
+        per_chunk = max(1, chunk_batches(self.generator) * self.cfg.batch_size // self.cfg.n)
+        self.prog = prog
+        pending = sum(1 for p in problems if p.id not in self.done)
+        self.task = prog.add_task("eval", total=pending, toks=0.0) if prog else None
+        for k in range(0, len(problems), per_chunk):
+            todo = [p for p in problems[k:k + per_chunk] if p.id not in self.done]
+            if todo:
+                self.chunk(todo, grader, sink)
+                if prog is not None:
+                    prog.update(self.task, advance=len(todo))
+
+    def chunk(self, todo: list, grader: Any, sink: Any) -> None:
+        cfg, gen = self.cfg, self.generator
+        prompts = [self.fmt.build(p.question) for p in todo]
+        reqs = [GenerationRequest(p.id, self.sampled, **pr) for p, pr in zip(todo, prompts, strict=True)]
+        comps = gen.generate(reqs, progress=self.tick)
         gcomps = None
         if cfg.greedy_first:
-            greqs = [GenerationRequest(p.id, greedy, **pr) for p, pr in zip(todo, prompts, strict=True)]
-            gcomps = [c[0] for c in generator.generate(greqs, progress=tick)]
+            greqs = [GenerationRequest(p.id, self.greedy, **pr) for p, pr in zip(todo, prompts, strict=True)]
+            gcomps = [c[0] for c in gen.generate(greqs, progress=self.tick)]
         items = [(p.answer, c.text) for p, cs in zip(todo, comps, strict=True) for c in cs]
         reasons = [c.finish_reason for cs in comps for c in cs]
         if gcomps:
@@ -194,13 +152,9 @@ def _generate_and_grade(cfg, problems, done, generator, grader, sink, prog, fmt,
             res = results[pos:pos + len(cs)]
             pos += len(cs)
             g = (gcomps[i], results[len(items) - len(todo) + i]) if gcomps else None
-            rec = build_record(p, pr, cs, res, g)
-            rec["settings_key"] = key
+            rec = self.run_.stamp(build_record(p, pr, cs, res, g))
             sink.write(rec)
-            done[p.id] = rec
-        if prog is not None:
-            prog.update(task, advance=len(todo))
-    return tokens
+            self.done[p.id] = rec
 
 
 def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: float | None = None,

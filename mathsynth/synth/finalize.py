@@ -26,7 +26,9 @@ def finalize(out: Path, cfg: Any, style: str, *, backend: dict | None = None, se
     records: dict[str, dict] = {}
     for rec in read_jsonl(out / "generated.jsonl", tolerate_truncated_tail=True):
         records[rec["id"]] = rec  # a unit recorded twice (crash between write and flush) counts once
-    ordered = [records[k] for k in sorted(records)]
+    # Units whose teacher request failed have no verdict yet: the next run redoes them.
+    failed = [records[k] for k in sorted(records) if records[k]["status"] == "failed"]
+    ordered = [records[k] for k in sorted(records) if records[k]["status"] != "failed"]
     cands = [r for r in ordered if r["status"] == "candidate"]
     rejects = [{**_slim(r), "stage": r.get("stage"), "reason": r.get("reason")}
                for r in ordered if r["status"] != "candidate"]
@@ -77,6 +79,7 @@ def finalize(out: Path, cfg: Any, style: str, *, backend: dict | None = None, se
         reached -= n_rej
     stats = {"units": len(ordered), "accepted": len(accepted), "rejected": len(rejects),
              "acceptance_rate": round(len(accepted) / len(ordered), 4) if ordered else None,
+             "failed": len(failed), "failed_ids": [r["id"] for r in failed][:20],
              "rejects_by_stage": dict(stage_counts), "filters": by_filter, "style": style,
              "decontamination": {"benchmarks": decontam.benchmarks, "skipped": getattr(decontam, "skipped", []),
                                  "embeddings": cfg.decontam_embeddings},

@@ -10,23 +10,15 @@ also in the response cache. The final files are rebuilt from generated.jsonl ato
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.config import SynthConfig
 from mathsynth.errors import MathsynthError
-from mathsynth.io import (
-    JsonlAppender,
-    atomic_write_json,
-    locked_out,
-    read_json,
-    read_jsonl,
-    refuse_mixed_settings,
-    run_manifest,
-    settings_key,
-)
+from mathsynth.io import locked_out
 from mathsynth.progress import progress_bar
+from mathsynth.stage import StageRun
 from mathsynth.synth.filters import cluster_pairs, majority, pick_solution
 from mathsynth.synth.finalize import finalize
 from mathsynth.synth.parse import parse_answer, parse_question
@@ -78,8 +70,6 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
     from mathsynth.data import load_benchmark
     from mathsynth.grading import Grader
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     seeds = load_benchmark(cfg.seeds, split=_seed_split(cfg), limit=None if cfg.seed_max_steps else cfg.limit)
     if cfg.seed_max_steps:  # easy seeds only (GSM8K: calculator annotations); the limit counts kept seeds
         seeds = [s for s in seeds if 1 <= (s.meta.get("steps") or 0) <= cfg.seed_max_steps][:cfg.limit]
@@ -87,73 +77,80 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
         raise MathsynthError(f"seeds {cfg.seeds!r} (split {cfg.split!r}) hold no problems")
     style = _style(cfg, seeds)
     units = [(s, i) for s in seeds for i in range(cfg.per_seed)]
-    gen_path = out / "generated.jsonl"
-    done = set()
-    settings = {k: getattr(cfg, k) for k in GENERATION_KEYS}
-    key = settings_key(settings)
-    if gen_path.exists():
-        old_recs = list(read_jsonl(gen_path, tolerate_truncated_tail=True))
-        old = read_json(out / "config.json", {}).get("config") if (out / "config.json").exists() else None
-        refuse_mixed_settings(out, "synthesized units", {r.get("settings_key") for r in old_recs}, settings, old)
-        done = {r["id"] for r in old_recs}
-    todo = [(s, i) for s, i in units if unit_id(s.id, i) not in done]
     symbolic = cfg.teacher == "symbolic"
-    owns = generator is None
-    if owns and todo and not symbolic:
-        from mathsynth.backends.models import load_generator
+    # A unit whose teacher request failed (transport, timeout, server error) is not a verdict on the
+    # question: it is recorded as "failed" and redone by the next run; content rejects are final.
+    with StageRun(cfg, "synth", "generated.jsonl", "synthesized units", keys=GENERATION_KEYS,
+                  retryable=lambda r: r.get("status") == "failed") as run:
+        done = {r["id"] for r in run.resume()}
+        todo = [(s, i) for s, i in units if unit_id(s.id, i) not in done]
+        run.start(None if symbolic else lambda: _load(cfg), needed=bool(todo), generator=generator)
+        teacher = None if symbolic else _Teacher(cfg, style, run.generator, *_prompts(cfg, style))
+        t0 = time.perf_counter()
+        stopped = None
+        try:
+            with Grader(workers=None) as grader, run.appender() as sink, \
+                    progress_bar(console, show_progress, "accepted {task.fields[acc]:.0f}%",
+                                 "${task.fields[cost]:.2f}") as prog:
+                task = prog.add_task("synth", total=len(todo), acc=0.0, cost=0.0) if prog else None
+                kept = total = 0
+                for k in range(0, len(todo), cfg.batch_size):
+                    chunk = todo[k:k + cfg.batch_size]
+                    recs = _symbolic_chunk(chunk, cfg) if teacher is None else teacher.chunk(chunk, grader)
+                    for rec in recs:
+                        sink.write(run.stamp(rec))
+                        kept += rec["status"] == "candidate"
+                        total += 1
+                    if prog is not None:
+                        cost = float(generator_stats(run.generator).get("cost_usd", 0.0))
+                        prog.update(task, advance=len(chunk), acc=100 * kept / max(1, total), cost=cost)
+        except BudgetExceeded as exc:
+            stopped = str(exc)
+        stats = finalize(run.out, cfg, style, backend=generator_stats(run.generator),
+                         seconds=time.perf_counter() - t0)
+    if stopped:
+        raise BudgetExceeded(stopped)
+    return stats
 
-        generator = load_generator(cfg.teacher, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                                   **cfg.backend_kwargs())
-    manifest = run_manifest("synth", cfg.model_dump())
-    if generator is not None:
-        manifest["backend"] = generator.describe()
-    atomic_write_json(out / "config.json", manifest)
+
+def _load(cfg: SynthConfig) -> Any:
+    from mathsynth.backends.models import load_generator
+
+    return load_generator(cfg.teacher, dtype=cfg.dtype, batch_size=cfg.batch_size, **cfg.backend_kwargs())
+
+
+def _prompts(cfg: SynthConfig, style: str) -> tuple:
+    """The question prompt, the answer prompt, and whether the question prompt verifies by solving."""
     if cfg.prompt_file:
         qprompt = load_prompt_file(cfg.prompt_file, "question", style)
         verify = cfg.mode in VERIFY_MODES
     else:
         qprompt = get_prompt(f"{cfg.mode}/{style}")
         verify = qprompt.name.split("/")[0] in VERIFY_MODES
-    aprompt = get_prompt(f"answer/{style}")
-    t0 = time.perf_counter()
-    stopped = None
-    try:
-        with Grader(workers=None) as grader, JsonlAppender(gen_path) as sink, \
-                progress_bar(console, show_progress, "accepted {task.fields[acc]:.0f}%",
-                             "${task.fields[cost]:.2f}") as prog:
-            task = prog.add_task("synth", total=len(todo), acc=0.0, cost=0.0) if prog else None
-            kept = total = 0
-            for k in range(0, len(todo), cfg.batch_size):
-                chunk = todo[k:k + cfg.batch_size]
-                if symbolic:
-                    recs = _symbolic_chunk(chunk, cfg)
-                else:
-                    recs = _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verify)
-                for rec in recs:
-                    rec["settings_key"] = key
-                    sink.write(rec)
-                    kept += rec["status"] == "candidate"
-                    total += 1
-                if prog is not None:
-                    cost = float(generator_stats(generator).get("cost_usd", 0.0))
-                    prog.update(task, advance=len(chunk), acc=100 * kept / max(1, total), cost=cost)
-    except BudgetExceeded as exc:
-        stopped = str(exc)
-    finally:
-        if owns and generator is not None:
-            generator.close()
-    stats = finalize(out, cfg, style, backend=generator_stats(generator),
-                     seconds=time.perf_counter() - t0)
-    if stopped:
-        raise BudgetExceeded(stopped)
-    return stats
+    return qprompt, get_prompt(f"answer/{style}"), verify
 
 
-def _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verify) -> list[dict]:
-    """Questions for a chunk of units, then M answers each, then the filters."""
+@dataclass
+class _Teacher:
+    """An LLM teacher with its prompts: questions for a chunk of units, then M answers each, then
+    the filters."""
+
+    cfg: SynthConfig
+    style: str
+    generator: Any
+    qprompt: Any
+    aprompt: Any
+    verify: bool
+
+    def chunk(self, chunk: list, grader: Any) -> list[dict]:
+        return _teacher_chunk(self, chunk, grader)
+
+
+def _teacher_chunk(t: _Teacher, chunk: list, grader: Any) -> list[dict]:
+    cfg, style, generator, verify = t.cfg, t.style, t.generator, t.verify
     qparams = SamplingParams(n=1, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
                              seed=cfg.seed)
-    reqs = [GenerationRequest(unit_id(s.id, i), qparams, messages=tuple(qprompt.render(s.question)))
+    reqs = [GenerationRequest(unit_id(s.id, i), qparams, messages=tuple(t.qprompt.render(s.question)))
             for s, i in chunk]
     qcomps = generator.generate(reqs)
     base = [{"id": unit_id(s.id, i), "seed_id": s.id, "seed_question": s.question, "mode": cfg.mode,
@@ -163,7 +160,7 @@ def _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verif
         c = comps[0]
         if not c.ok:
             parsed.append(None)
-            rec.update(status="rejected", stage="question", reason=f"teacher failed: {c.error}")
+            rec.update(status="failed", stage="question", reason=f"teacher failed: {c.error}", retryable=True)
             continue
         pq = parse_question(c.text, verify)
         rec["raw_question"] = c.text
@@ -177,7 +174,7 @@ def _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verif
                              max_tokens=cfg.max_tokens, seed=cfg.seed)
     live = [j for j, q in enumerate(parsed) if q is not None]
     areqs = [GenerationRequest(base[j]["id"] + "/answer", aparams,
-                               messages=tuple(aprompt.render(parsed[j]))) for j in live]
+                               messages=tuple(t.aprompt.render(parsed[j]))) for j in live]
     acomps = generator.generate(areqs) if areqs else []
     answers_of = {j: [parse_answer(c.text, style) if c.ok else None for c in comps]
                   for j, comps in zip(live, acomps, strict=True)}
@@ -195,6 +192,10 @@ def _teacher_chunk(chunk, cfg, style, generator, grader, qprompt, aprompt, verif
         same[j][(a, b)] = v
     for j, pas in answers_of.items():
         rec = base[j]
+        failed = [c.error for c in acomps[live.index(j)] if not c.ok]
+        if failed:  # a consensus over fewer answers than asked for is not the filter we promise
+            rec.update(status="failed", stage="answer", reason=f"teacher failed: {failed[0]}", retryable=True)
+            continue
         ans = [pa.answer if pa and not pa.reject else None for pa in pas]
         rec["answer_rejects"] = [None if pa and not pa.reject else (pa.reject if pa else "teacher failed")
                                  for pa in pas]
