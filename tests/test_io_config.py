@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from mathsynth.config import EvalConfig, load_recipe, resolve
+from mathsynth.config import EvalConfig
 from mathsynth.errors import InputError, MathsynthError
 from mathsynth.io import JsonlAppender, atomic_write_json, read_jsonl, repair_truncated_tail
+from mathsynth.recipe import load_recipe, resolve
 
 
 def test_read_jsonl_names_file_and_line(tmp_path):
