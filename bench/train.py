@@ -50,7 +50,8 @@ def reference(path: str, examples: list[dict], *, batch: int, max_length: int, l
 
 
 def ours(data: str, *, limit: int, batch: int, max_length: int, lr: float, out: str) -> float:
-    from mathsynth.config import TrainConfig, load_recipe
+    from mathsynth.config import TrainConfig
+    from mathsynth.recipe import load_recipe
     from mathsynth.train.trainer import run_train
 
     here = os.path.dirname(os.path.abspath(__file__))

@@ -1,22 +1,28 @@
-"""Typed stage configs (pydantic) and YAML recipes.
+"""Typed stage configs (pydantic): each option is declared here once, with its help text.
 
-A recipe is a YAML file whose top-level keys name stages (``eval:``, later ``synth:``, ``train:``);
-values the user passes on the command line override the recipe, and the resolved config is written
-next to the stage's outputs. Unknown keys are errors, so a typo never silently falls back to a default.
+Every field's ``description`` is its help text; the command line (:mod:`mathsynth.cli_options`)
+derives one ``--flag`` per field from it, and ``json_schema_extra`` carries what the CLI needs
+beyond the type: ``aliases`` (older flag spellings that keep working) and ``path`` (a file or
+folder). Recipes (:mod:`mathsynth.recipe`) are typed by the same classes. Unknown keys are errors,
+so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mathsynth.errors import InputError, MathsynthError
+from mathsynth.errors import MathsynthError
+
+PATH = {"path": True}  # json_schema_extra of a field holding a file or folder name
 
 
 class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    #: The CLI help panel of the fields a class declares itself (None: the command's main options).
+    cli_panel: ClassVar[str | None] = None
 
 
 class BackendOptions(StageConfig):
@@ -26,19 +32,23 @@ class BackendOptions(StageConfig):
     (True, 16)
     """
 
-    base_url: str | None = None          # openai: server URL when the model name has no @url
-    max_concurrency: int = Field(default=16, ge=1)   # openai: HTTP requests in flight
-    rpm: float | None = Field(default=None, gt=0)     # openai: requests per minute
-    tpm: float | None = Field(default=None, gt=0)     # openai: tokens per minute
-    request_timeout: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=6, ge=0)
-    max_cost: float | None = Field(default=None, ge=0)  # USD; stop cleanly (resumably) at this spend
-    prices: dict[str, tuple[float, float]] | None = None  # model -> (USD per 1M input, per 1M output)
-    cache: bool = True                   # the SQLite response cache
-    cache_path: str | None = None        # default: $MATHSYNTH_CACHE/responses.sqlite
-    tensor_parallel_size: int | None = Field(default=None, ge=1)  # vllm
-    data_parallel_size: int | None = Field(default=None, ge=1)    # vllm
-    n_ctx: int | None = Field(default=None, ge=256)               # llamacpp
+    cli_panel = "Backend"
+
+    base_url: str | None = Field(None, description="openai: server URL when the model name has no @url "
+                                                   "(else $OPENAI_BASE_URL or the OpenAI API)")
+    max_concurrency: int = Field(16, ge=1, description="openai: HTTP requests in flight")
+    rpm: float | None = Field(None, gt=0, description="openai: requests per minute")
+    tpm: float | None = Field(None, gt=0, description="openai: tokens per minute")
+    request_timeout: float = Field(120.0, gt=0, description="openai: seconds per request")
+    max_retries: int = Field(6, ge=0, description="openai: retries per request")
+    max_cost: float | None = Field(None, ge=0, description="openai: stop (resumably) after spending this many USD")
+    prices: dict[str, tuple[float, float]] | None = Field(
+        None, description="model -> (USD per 1M input tokens, per 1M output tokens), for max_cost")
+    cache: bool = Field(True, description="the SQLite response cache")
+    cache_path: str | None = Field(None, description="response cache file (default: $MATHSYNTH_CACHE/responses.sqlite)")
+    tensor_parallel_size: int | None = Field(None, ge=1, description="vllm: GPUs per model")
+    data_parallel_size: int | None = Field(None, ge=1, description="vllm: model replicas")
+    n_ctx: int | None = Field(None, ge=256, description="llamacpp: context length")
 
     def backend_kwargs(self) -> dict:
         """Keyword arguments for :func:`mathsynth.backends.load_generator`."""
@@ -52,24 +62,26 @@ class EvalConfig(BackendOptions):
     1
     """
 
-    model: str = "smollm2-135m"
-    benchmark: str = "gsm8k"
-    split: str = "test"
-    limit: int | None = Field(default=None, ge=1)
-    n: int = Field(default=1, ge=1)
-    temperature: float = Field(default=0.7, ge=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    max_tokens: int = Field(default=512, ge=1)
-    greedy_first: bool = False
-    prompt: str = "chat"
-    seed: int = 0
-    batch_size: int = Field(default=64, ge=1)
-    dtype: str = "auto"
-    rules: list[str] | None = None       # extraction rule order (default: the benchmark's)
-    truncated_fallback: bool = False     # grade a cut-off completion by its last number (old behaviour)
-    grade_workers: int | None = None
-    grade_timeout: float = Field(default=5.0, gt=0)
-    out: str
+    model: str = Field("smollm2-135m", description="smollm2-135m, hf:<id>, folder, .gguf, openai:<model>[@url], "
+                                                   "vllm:<id>, llamacpp:<file.gguf>")
+    benchmark: str = Field("gsm8k", description="gsm8k, math, math500, svamp, asdiv, demo, or a .jsonl")
+    split: str = Field("test", description="benchmark split")
+    limit: int | None = Field(None, ge=1, description="first K problems only")
+    n: int = Field(1, ge=1, description="samples per problem (N)")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling top-p")
+    max_tokens: int = Field(512, ge=1, description="max new tokens per answer")
+    greedy_first: bool = Field(False, description="also decode one greedy answer for Pass@1")
+    prompt: str = Field("chat", description="prompt format: chat, chat-fewshot, vicuna, vicuna-fewshot")
+    seed: int = Field(0, description="sampling seed")
+    batch_size: int = Field(64, ge=1, description="sequences per forward pass")
+    dtype: str = Field("auto", description="auto, bf16, fp16 or fp32")
+    rules: list[str] | None = Field(None, description="extraction rules, in order (default: the benchmark's)")
+    truncated_fallback: bool = Field(False, description="grade a completion cut off at the token limit by its last "
+                                                        "number (old behaviour; default: no answer)")
+    grade_workers: int | None = Field(None, ge=1, description="grading worker processes (default: one per core)")
+    grade_timeout: float = Field(5.0, gt=0, description="seconds to grade one answer before giving up on it")
+    out: str = Field(description="run folder for samples.jsonl, metrics.json, config.json", json_schema_extra=PATH)
 
 
 class SynthConfig(BackendOptions):
@@ -79,32 +91,38 @@ class SynthConfig(BackendOptions):
     4
     """
 
-    seeds: str = "gsm8k:train"
-    split: str | None = None             # default: train where the benchmark has one
-    teacher: str = "symbolic"            # a model name, or "symbolic" (no LLM)
-    mode: str = "question-verify"        # prompt mode: question-verify, question-plain, add-constraint, ...
-    style: str | None = None             # gsm8k or math; default: from the seeds
-    prompt_file: str | None = None       # a user's own question template ({question})
-    per_seed: int = Field(default=1, ge=1)
-    answers: int = Field(default=4, ge=1)
-    limit: int | None = Field(default=None, ge=1)
-    temperature: float = Field(default=1.0, ge=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    max_tokens: int = Field(default=1024, ge=1)
-    min_agreement: float = Field(default=0.5, ge=0, le=1)
-    max_solution_chars: int = Field(default=6000, ge=100)
-    dedup_threshold: float = Field(default=0.8, gt=0, le=1)
-    dedup_keep_number_variants: bool = True   # near-duplicates must share their numbers (see synth.dedup)
-    seed_max_steps: int | None = Field(default=None, ge=1)  # only seeds with at most this many steps
-    decontam_ngram: int = Field(default=13, ge=3)
-    decontam_embed_threshold: float = Field(default=0.9, gt=0, le=1)
-    decontam_embeddings: bool = True
-    decontam_benchmarks: list[str] | None = None
-    eval_prompt: str = "vicuna"          # the SFT user turn uses this evaluation prompt format
-    seed: int = 0
-    batch_size: int = Field(default=32, ge=1)
-    dtype: str = "auto"
-    out: str
+    seeds: str = Field("gsm8k:train", description="gsm8k:train, math:train, or a .jsonl of {question, answer}")
+    split: str | None = Field(None, description="seed split (default: train where the benchmark has one)")
+    teacher: str = Field("symbolic", description="'symbolic' (no LLM) or a model: openai:gpt-4-turbo, ...")
+    mode: str = Field("question-verify", description="question-verify, question-plain, add-constraint, "
+                      "change-numbers, change-background, change-numbers-background, rephrase")
+    style: str | None = Field(None, description="gsm8k or math (default: from the seeds)")
+    prompt_file: str | None = Field(None, description="your own question template with {question}",
+                                    json_schema_extra=PATH)
+    per_seed: int = Field(1, ge=1, description="new problems per seed (K)")
+    answers: int = Field(4, ge=1, description="teacher answers per new problem (M)")
+    limit: int | None = Field(None, ge=1, description="first S seeds only")
+    temperature: float = Field(1.0, ge=0, description="teacher temperature (paper: 1.0)")
+    top_p: float = Field(1.0, gt=0, le=1, description="teacher nucleus sampling top-p")
+    max_tokens: int = Field(1024, ge=1, description="max tokens per teacher reply")
+    min_agreement: float = Field(0.5, ge=0, le=1, description="share of the M answers that must agree")
+    max_solution_chars: int = Field(6000, ge=100, description="reject solutions longer than this")
+    dedup_threshold: float = Field(0.8, gt=0, le=1, description="near-duplicate question similarity (MinHash)")
+    dedup_keep_number_variants: bool = Field(True, description="near-duplicates must share their numbers: "
+                                                               "number variants of one question are kept")
+    seed_max_steps: int | None = Field(None, ge=1, description="only seeds with at most this many solution steps")
+    decontam_ngram: int = Field(13, ge=3, description="word n-gram length of the test-set overlap check")
+    decontam_embed_threshold: float = Field(0.9, gt=0, le=1, description="embedding similarity to a test "
+                                                                          "problem that rejects")
+    decontam_embeddings: bool = Field(True, description="embedding decontamination (slow on CPU)",
+                                      json_schema_extra={"aliases": ["--embeddings/--no-embeddings"]})
+    decontam_benchmarks: list[str] | None = Field(None, description="test sets to decontaminate against "
+                                                                    "(default: all registered)")
+    eval_prompt: str = Field("vicuna", description="the SFT user turn uses this evaluation prompt format")
+    seed: int = Field(0, description="sampling seed")
+    batch_size: int = Field(32, ge=1, description="teacher requests per generate call")
+    dtype: str = Field("auto", description="teacher weights: auto, bf16, fp16 or fp32")
+    out: str = Field(description="folder for questions/rejects/sft .jsonl and stats.json", json_schema_extra=PATH)
 
 
 class TrainConfig(StageConfig):
@@ -115,111 +133,42 @@ class TrainConfig(StageConfig):
     (2e-05, 'cosine', 0.04, 3.0)
     """
 
-    model: str = "smollm2-135m"
-    data: str                            # FILE.jsonl[,FILE2.jsonl:ratio] or gsm8k:train (reference solutions)
-    limit: int | None = Field(default=None, ge=1)   # hash-ordered prefix: larger sizes contain smaller ones
-    prompt: str = "vicuna"               # the evaluation prompt format the student is taught in
-    epochs: float = Field(default=3.0, gt=0)
-    max_steps: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(default=2e-5, gt=0)
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = Field(default=0.04, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0)
-    max_length: int = Field(default=2048, ge=16)
-    over_length: str = Field(default="drop", pattern="^(drop|truncate)$")
-    batch_size: int = Field(default=8, ge=1)         # sequences (or packed rows) per device per step
-    grad_accum: int = Field(default=1, ge=1)
-    packing: bool = False                # best-fit packing, padding-free (no cross-example attention)
-    group_by_length: bool = True         # without packing: batch similar lengths to cut padding
-    lora_r: int | None = Field(default=None, ge=1)   # None: full fine-tuning
-    lora_alpha: int | None = Field(default=None, ge=1)  # default 2 * r
-    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
-    lora_targets: str = "all-linear"
-    merge: bool = True                   # LoRA: also save the merged full model
-    dtype: str = "auto"                  # auto: bf16 autocast where the hardware is fast at it
-    gradient_checkpointing: bool = False
-    save_steps: int = Field(default=200, ge=1)
-    save_total_limit: int = Field(default=2, ge=1)
-    logging_steps: int = Field(default=1, ge=1)
-    seed: int = 0
-    deepspeed: str | None = None         # a DeepSpeed JSON config (see recipes/accelerate/)
-    out: str
+    model: str = Field("smollm2-135m", description="student: smollm2-135m, hub id, folder or .gguf")
+    data: str = Field(description="FILE.jsonl[,FILE2.jsonl:ratio] of chat messages, or gsm8k:train "
+                                  "(reference solutions)")
+    limit: int | None = Field(None, ge=1, description="first N examples of a fixed hash order (nested sizes)")
+    prompt: str = Field("vicuna", description="prompt format taught (evaluate with the same): vicuna, chat")
+    epochs: float = Field(3.0, gt=0, description="passes over the data")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
+    learning_rate: float = Field(2e-5, gt=0, description="peak learning rate")
+    lr_scheduler: str = Field("cosine", description="learning-rate schedule (a transformers scheduler name)")
+    warmup_ratio: float = Field(0.04, ge=0, lt=1, description="share of the steps with linear warmup")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_length: int = Field(2048, ge=16, description="max tokens per example")
+    over_length: str = Field("drop", pattern="^(drop|truncate)$", description="drop or truncate examples over "
+                                                                              "max_length")
+    batch_size: int = Field(8, ge=1, description="sequences (or packed rows) per device per step")
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    packing: bool = Field(False, description="pack examples padding-free, no cross-example attention "
+                                             "(best with flash attention)")
+    group_by_length: bool = Field(True, description="without packing: batch similar lengths to cut padding")
+    lora_r: int | None = Field(None, ge=1, description="LoRA rank (omit for full fine-tuning)")
+    lora_alpha: int | None = Field(None, ge=1, description="LoRA alpha (default: 2 x rank)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout")
+    lora_targets: str = Field("all-linear", description="LoRA target modules: all-linear or comma-separated names")
+    merge: bool = Field(True, description="LoRA: also save the merged model")
+    dtype: str = Field("auto", description="auto (bf16 autocast where fast), bf16, fp16, fp32")
+    gradient_checkpointing: bool = Field(False, description="recompute activations to save memory")
+    save_steps: int = Field(200, ge=1, description="checkpoint every N steps")
+    save_total_limit: int = Field(2, ge=1, description="checkpoints kept")
+    logging_steps: int = Field(1, ge=1, description="log loss and learning rate every N steps")
+    seed: int = Field(0, description="training seed")
+    deepspeed: str | None = Field(None, description="a DeepSpeed JSON config (see recipes/accelerate/)",
+                                  json_schema_extra=PATH)
+    out: str = Field(description="model folder to write (MODELDIR)", json_schema_extra=PATH)
 
 
-class StudyConfig(StageConfig):
-    """A whole study (``mathsynth run`` / ``mathsynth scale``): base eval -> synth -> train -> eval -> report.
-
-    ``eval``, ``synth`` (a list of jobs, each with a ``name``) and ``train`` hold the fields of
-    :class:`EvalConfig`, :class:`SynthConfig` and :class:`TrainConfig` that the study does not set
-    itself (model, benchmark, data and out folders); they are validated when the study starts.
-
-    >>> StudyConfig(out="runs/x").benchmarks
-    ['gsm8k']
-    """
-
-    out: str
-    model: str = "smollm2-135m"           # the base model, and the student's starting point
-    benchmarks: list[str] = Field(default_factory=lambda: ["gsm8k"])
-    eval: dict[str, Any] = Field(default_factory=dict)
-    synth: list[dict[str, Any]] = Field(default_factory=list)
-    train: dict[str, Any] = Field(default_factory=dict)
-    sizes: list[int] | None = None        # scale: nested training-set sizes (geometric)
-    real: str | None = None               # scale: also train on this seed data (reference solutions)
-    real_sizes: list[int] | None = None   # scale: sizes with a real-data student (default: all that fit)
-    real_max_steps: int | None = Field(default=None, ge=1)  # real arm: seeds with at most this many steps
-    real_decontam_benchmarks: list[str] | None = None       # real arm: decontaminate against these tests
-    real_embeddings: bool = True          # real arm: embedding decontamination, as the synthetic arm
-    sampled: dict[str, Any] | None = None  # a second, sampled eval of every model (e.g. {limit: 250, n: 4})
-    base_formats: list[str] = Field(default_factory=list)  # also evaluate the base in these prompt formats
-    repeat_sizes: list[int] = Field(default_factory=list)   # scale: extra students at these sizes ...
-    repeat_seeds: list[int] = Field(default_factory=list)   # ... trained with these other seeds (noise)
-    primary_outcome: str | None = None    # pre-registered "bench/data/metric" slope, written to result.json
-    report: bool = True
-
-
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a YAML recipe into a dict of stage sections.
-
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.yaml"
-    >>> _ = p.write_text("eval:\\n  n: 4\\n")
-    >>> load_recipe(p)["eval"]["n"]
-    4
-    """
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("recipe file not found", path=str(path))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
-                         line=mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict):
-        raise InputError("a recipe must be a mapping of stage sections", path=str(path))
-    return data
-
-
-def resolve(cls: type[StageConfig], section: str, recipe: str | Path | None,
-            overrides: dict[str, Any]) -> StageConfig:
-    """Merge a recipe section with command-line overrides (those not None) and validate.
-
-    >>> resolve(EvalConfig, "eval", None, {"out": "x", "n": 8, "limit": None}).n
-    8
-    """
-    values: dict[str, Any] = {}
-    where = "command line"
-    if recipe is not None:
-        data = load_recipe(recipe)
-        values.update(data.get(section) or {})
-        where = f"{recipe} (section '{section}') or the command line"
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return build(cls, values, f"invalid {section} settings in {where}")
-
-
-def build(cls: type[StageConfig], values: dict[str, Any], context: str) -> StageConfig:
+def build(cls: type[BaseModel], values: dict[str, Any], context: str) -> Any:
     """``cls(**values)``, with validation problems as one clear error naming each field.
 
     >>> build(EvalConfig, {"out": "x", "nn": 3}, "my recipe")
@@ -230,5 +179,22 @@ def build(cls: type[StageConfig], values: dict[str, Any], context: str) -> Stage
     try:
         return cls(**values)
     except ValidationError as exc:
-        msgs = [f"field '{'.'.join(str(x) for x in e['loc']) or '?'}': {e['msg']}" for e in exc.errors()]
-        raise MathsynthError(f"{context}: " + "; ".join(msgs)) from None
+        raise MathsynthError(f"{context}: {describe_errors(exc)}") from None
+
+
+def describe_errors(exc: ValidationError, where: Any = None) -> str:
+    """One line for all problems of a validation; ``where(loc)`` may name a location (a file line).
+
+    >>> try:
+    ...     EvalConfig(out="x", n=0)
+    ... except ValidationError as e:
+    ...     describe_errors(e)
+    "field 'n': Input should be greater than or equal to 1"
+    """
+    msgs = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        head = (where(loc) or "") if where else ""
+        msgs.append(f"{head}field '{'.'.join(str(x) for x in loc)}': {msg}" if loc else f"{head}{msg}")
+    return "; ".join(msgs)

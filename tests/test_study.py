@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from mathsynth.config import StudyConfig
 from mathsynth.errors import MathsynthError
+from mathsynth.recipe import StudyConfig, read_recipe
 from mathsynth.scale.pipeline import Pipeline
 from tests.conftest import REPO, needs_data
 
@@ -61,7 +61,7 @@ def test_bad_study_recipes_are_clear_errors(tmp_path, values, match):
 
     base = {"out": str(tmp_path), "synth": [{"name": "s", "teacher": "symbolic"}]}
     with pytest.raises(MathsynthError, match=match):
-        Study(StudyConfig(**{**base, **values}))
+        Study(read_recipe(None, StudyConfig, {**base, **values}))
 
 
 def test_cli_study_recipe_with_unknown_key(tmp_path):

@@ -114,7 +114,8 @@ def test_reference_solutions_as_training_data():
 
 
 def test_unknown_recipe_key_is_a_clear_error(tmp_path):
-    from mathsynth.config import TrainConfig, resolve
+    from mathsynth.config import TrainConfig
+    from mathsynth.recipe import resolve
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("train:\n  learning_rat: 1.0e-5\n")

@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mathsynth.config import EvalConfig, StudyConfig, SynthConfig, TrainConfig, build
+from mathsynth.config import EvalConfig, SynthConfig, TrainConfig, build
 from mathsynth.errors import MathsynthError
 from mathsynth.io import atomic_write_json, locked_out, read_jsonl, run_manifest
+from mathsynth.recipe import StudyConfig
 from mathsynth.scale.pipeline import Pipeline
 
 #: An eval folder's sibling holding the sampled eval of the same model and benchmark.
 SAMPLED_SUFFIX = "@sampled"
 #: Separates a benchmark folder from the prompt format of a base-model eval in another format.
 FORMAT_SEP = "~"
-_SET_BY_STUDY = {"eval": ("model", "benchmark", "out"), "synth": ("out",), "train": ("model", "data", "out")}
 
 
 def _make(cls, section: str, values: dict) -> Any:
@@ -52,31 +52,17 @@ class Study:
     """Resolved, validated settings of a study and the configs of each of its stages."""
 
     def __init__(self, cfg: StudyConfig):
+        # The recipe's sections were type-checked when it was read (StudyConfig); what is left to
+        # check needs the study as a whole.
         self.cfg, self.root = cfg, Path(cfg.out)
-        for section, fixed in _SET_BY_STUDY.items():
-            blocks = cfg.synth if section == "synth" else [getattr(cfg, section)]
-            for block in blocks:
-                clash = sorted(set(block) & set(fixed))
-                if clash:
-                    raise MathsynthError(f"study recipe: '{section}' must not set {', '.join(clash)} "
-                                         "(the study sets them)")
-        names = [job.get("name") for job in cfg.synth]
         if not cfg.synth:
             raise MathsynthError("study recipe: 'synth' needs at least one job (e.g. {name: sym, teacher: symbolic})")
-        if any(not n or not str(n).replace("-", "").replace("_", "").isalnum() for n in names) \
-                or len(set(names)) != len(names):
-            raise MathsynthError("study recipe: every synth job needs a unique 'name' (letters, digits, - or _)")
-        self.train_defaults = _make(TrainConfig, "train", {**cfg.train, "model": cfg.model, "data": "x",
-                                                           "out": "x"})
-        self.synth = {job["name"]: _make(SynthConfig, f"synth ({job['name']})",
-                                         {**{k: v for k, v in job.items() if k != "name"},
-                                          "eval_prompt": job.get("eval_prompt", self.train_defaults.prompt),
-                                          "out": str(self.root / "synth" / job["name"])})
+        #: The prompt format the student is taught in; every model of the study is asked in it.
+        self.prompt = cfg.train.get("prompt")
+        self.synth = {job.name: _make(SynthConfig, f"synth ({job.name})",
+                                      {"eval_prompt": self.prompt, **cfg.synth_job(job.name),
+                                       "out": str(self.root / "synth" / job.name)})
                       for job in cfg.synth}
-        for b in cfg.benchmarks:
-            self.eval_config(cfg.model, b, self.root / "x")
-            if cfg.sampled:
-                self.eval_config(cfg.model, b, self.root / "x", sampled=True)
         if cfg.sizes is not None and (not cfg.sizes or min(cfg.sizes) < 1):
             raise MathsynthError("study recipe: 'sizes' must be positive example counts")
 
@@ -85,17 +71,18 @@ class Study:
         # Every model in a study is asked in the format the student is taught in, so base and
         # students are compared on the same prompt. Pass@1 is the paper's greedy first answer:
         # a sampled eval also decodes one greedy answer unless its samples are greedy already.
-        values = {"prompt": self.train_defaults.prompt, **self.cfg.eval}
+        values = {"prompt": self.prompt, **self.cfg.eval.values()}
         if sampled:
-            values = {**values, "greedy_first": False, **(self.cfg.sampled or {})}
-        values.setdefault("greedy_first", float(values.get("temperature", 0.7)) > 0)
+            values = {**values, "greedy_first": False, **(self.cfg.sampled.values() if self.cfg.sampled else {})}
+        temperature = values.get("temperature", EvalConfig.model_fields["temperature"].default)
+        values.setdefault("greedy_first", float(temperature) > 0)
         if prompt:
             values["prompt"] = prompt
         return _make(EvalConfig, "sampled" if sampled else "eval",
                      {**values, "model": model, "benchmark": bench, "out": str(out)})
 
     def train_config(self, data: str, out: Path, limit: int | None, seed: int | None = None) -> TrainConfig:
-        values = {**self.cfg.train, "model": self.cfg.model, "data": data, "out": str(out)}
+        values = {**self.cfg.train.values(), "model": self.cfg.model, "data": data, "out": str(out)}
         if limit is not None:
             values["limit"] = limit
         if seed is not None:
@@ -179,7 +166,7 @@ def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: 
     if pool < max(cfg.sizes):
         raise MathsynthError(f"the synthetic pool holds {pool} examples, fewer than the largest size "
                              f"{max(cfg.sizes)}; raise the synth jobs' limit/per_seed or lower 'sizes'")
-    base_seed = int(cfg.train.get("seed", 0))
+    base_seed = cfg.train.get("seed")
     runs = [StudentRun(f"synthetic-{n}", "synthetic", n, base_seed, data, synth_stages) for n in sorted(cfg.sizes)]
     for n in sorted(cfg.repeat_sizes):
         runs += [StudentRun(f"synthetic-{n}-seed{sd}", "synthetic", n, sd, data, synth_stages)
@@ -188,10 +175,10 @@ def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: 
         from mathsynth.scale.real import prepare_real
 
         out = root / "real"
-        settings = {"ref": cfg.real, "max_steps": cfg.real_max_steps, "prompt": study.train_defaults.prompt,
+        settings = {"ref": cfg.real, "max_steps": cfg.real_max_steps, "prompt": study.prompt,
                     "decontam": cfg.real_decontam_benchmarks, "embeddings": cfg.real_embeddings}
         stats = p.stage("real-data", settings, out, lambda: prepare_real(
-            cfg.real, out, prompt=study.train_defaults.prompt, max_steps=cfg.real_max_steps,
+            cfg.real, out, prompt=study.prompt, max_steps=cfg.real_max_steps,
             decontam_benchmarks=cfg.real_decontam_benchmarks, embeddings=cfg.real_embeddings))
         wanted = sorted(cfg.real_sizes or cfg.sizes)
         skipped = [n for n in wanted if n > stats["kept"]]
@@ -207,7 +194,7 @@ def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: 
 def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, show_progress: bool = True) -> dict:
     """Run (or resume) a study; returns ``{"stages": {...}, "report": path or None}``.
 
-    >>> from mathsynth.config import StudyConfig
+    >>> from mathsynth.recipe import StudyConfig
     >>> run_study(StudyConfig(out="/tmp/s", synth=[{"name": "sym", "teacher": "symbolic"}],
     ...                       sizes=[100, 200]), scale=True)  # doctest: +SKIP
     """

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from mathsynth.config import StudyConfig
 from mathsynth.evaluate.compare import compare_values, problem_values
 from mathsynth.io import atomic_write_json
+from mathsynth.recipe import StudyConfig
 from mathsynth.scale.study import eval_dir
 from mathsynth.stats import slope_bootstrap
 
@@ -125,7 +125,7 @@ def _slope_fit(values: _Values, series: list[tuple[int, str]], bench: str, metri
 def write_scale_summary(root: Path, cfg: StudyConfig, runs: list) -> dict:
     """Collect every eval of the study into ``root/scale.json`` (and ``result.json`` when the recipe
     names a ``primary_outcome``); ``runs`` are the study's :class:`~mathsynth.scale.study.StudentRun`."""
-    base_seed = int((cfg.train or {}).get("seed", 0))
+    base_seed = cfg.train.get("seed")
     values = _Values(root)
     points, comparisons, fits = [], [], {}
     for b in cfg.benchmarks:
@@ -154,7 +154,9 @@ def write_scale_summary(root: Path, cfg: StudyConfig, runs: list) -> dict:
             fit = fit_log_linear([s for s, _ in series], acc) if series else None
             if fit is not None:
                 fits[f"{b}/{data}/acc_step"] = fit
-    summary = {"model": cfg.model, "n": (cfg.sampled or cfg.eval or {}).get("n", 1), "benchmarks": cfg.benchmarks,
+    # N of the sampled eval when the recipe sets one, else of the main eval (as scale.json always had it)
+    n_from = cfg.sampled if cfg.sampled is not None and cfg.sampled.model_fields_set else cfg.eval
+    summary = {"model": cfg.model, "n": n_from.get("n"), "benchmarks": cfg.benchmarks,
                "sizes": sorted(cfg.sizes or []), "real": cfg.real, "points": points, "fits": fits,
                "comparisons": comparisons, "primary_outcome": cfg.primary_outcome}
     atomic_write_json(root / "scale.json", summary)
@@ -166,7 +168,7 @@ def write_scale_summary(root: Path, cfg: StudyConfig, runs: list) -> dict:
 def primary_result(summary: dict, cfg: StudyConfig, runs: list) -> dict:
     """The pre-registered outcome: the slope per doubling of ``bench/data/metric``, in points.
 
-    >>> from mathsynth.config import StudyConfig
+    >>> from mathsynth.recipe import StudyConfig
     >>> s = {"fits": {"b/synthetic/pass@1": {"slope_per_doubling": 0.02, "slope_per_doubling_ci95": [0.01, 0.03],
     ...      "p_value": 0.001, "n_problems": 1000}}}
     >>> primary_result(s, StudyConfig(out="x", primary_outcome="b/synthetic/pass@1", sizes=[1, 2]), [])["estimate"]
@@ -176,7 +178,7 @@ def primary_result(summary: dict, cfg: StudyConfig, runs: list) -> dict:
     fit = summary["fits"].get(key)
     out = {"primary_outcome": f"{key}: slope of {key.rsplit('/', 1)[-1]} per doubling of the training data (pp)",
            "estimate": None, "ci95": None, "p_value": None, "test_problems": None,
-           "sizes": sorted(cfg.sizes or []), "seeds": sorted({int((cfg.train or {}).get("seed", 0)),
+           "sizes": sorted(cfg.sizes or []), "seeds": sorted({cfg.train.get("seed"),
                                                               *cfg.repeat_seeds})}
     if fit is not None:
         lo, hi = fit["slope_per_doubling_ci95"]
