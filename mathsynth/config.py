@@ -9,9 +9,11 @@ so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from mathsynth.errors import MathsynthError
 
@@ -23,6 +25,29 @@ class StageConfig(BaseModel):
 
     #: The CLI help panel of the fields a class declares itself (None: the command's main options).
     cli_panel: ClassVar[str | None] = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``n: true`` in a recipe is a mistake, not 1: pydantic reads a bool as a number, we refuse.
+
+        >>> EvalConfig(out="x", n=True)
+        Traceback (most recent call last):
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for EvalConfig
+        n
+          Value error, expected a number, got the boolean True ...
+        """
+        if isinstance(value, bool) and _numbers_only(cls.model_fields[info.field_name].annotation):
+            raise ValueError(f"expected a number, got the boolean {value}")
+        return value
+
+
+def _numbers_only(annotation: Any) -> bool:
+    """True for int, float and their optional forms (bool itself is a subclass of int)."""
+    args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or \
+        typing.get_origin(annotation) is typing.Union else (annotation,)
+    kinds = {a for a in args if a is not type(None)}
+    return bool(kinds) and kinds <= {int, float}
 
 
 class BackendOptions(StageConfig):

@@ -23,16 +23,32 @@ from mathsynth.errors import InputError
 
 
 def read_jsonl(path: str | os.PathLike, *, tolerate_truncated_tail: bool = False) -> Iterator[dict]:
-    """Yield the records of a JSONL file, raising :class:`InputError` with file and line on bad input.
-
-    Blank lines are skipped. With ``tolerate_truncated_tail`` a malformed *last* line that does not end
-    in a newline (a write cut short by a crash) is ignored instead of raising.
+    """Yield the records of a JSONL file, raising :class:`InputError` with file and line on bad input
+    (see :func:`read_jsonl_numbered`).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
     >>> _ = p.write_text('{"x": 1}\\n{"x": 2}\\n')
     >>> [r["x"] for r in read_jsonl(p)]
     [1, 2]
+    """
+    for _, rec in read_jsonl_numbered(path, tolerate_truncated_tail=tolerate_truncated_tail):
+        yield rec
+
+
+def read_jsonl_numbered(path: str | os.PathLike, *,
+                        tolerate_truncated_tail: bool = False) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, record)`` for each record of a JSONL file; numbers are the file's own
+    1-based lines (blank lines count), so an error found later can name the right line.
+
+    Blank lines are skipped. With ``tolerate_truncated_tail`` a malformed *last* line that does not end
+    in a newline (a write cut short by a crash) is ignored instead of raising.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_text('{"x": 1}\\n\\n{"x": 2}\\n')
+    >>> [(i, r["x"]) for i, r in read_jsonl_numbered(p)]
+    [(1, 1), (3, 2)]
     """
     path = Path(path)
     if not path.exists():
@@ -54,7 +70,7 @@ def read_jsonl(path: str | os.PathLike, *, tolerate_truncated_tail: bool = False
                              line=i) from None
         if not isinstance(rec, dict):
             raise InputError(f"expected a JSON object, got {type(rec).__name__}", path=str(path), line=i)
-        yield rec
+        yield i, rec
 
 
 def repair_truncated_tail(path: str | os.PathLike) -> bool:

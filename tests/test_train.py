@@ -185,6 +185,12 @@ def test_kill_mid_training_then_resume_reaches_the_same_step_count(tmp_path):
         if p.poll() is None:
             p.kill()
     assert not (out / "model.safetensors").exists()
+    # The data file's content changed since the checkpoint (same ids, other answers): refused.
+    original = data.read_text()
+    data.write_text(original.replace("The answer is", "So the answer is", 1))
+    r = subprocess.run(args + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 2 and "was trained on other data" in r.stderr, r.stderr[-2000:]
+    data.write_text(original)
     r = subprocess.run(args + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads((out / "train_config.json").read_text())["summary"]

@@ -99,7 +99,8 @@ def test_empty_and_missing_files(tmp_path):
     # pooled: an empty part is counted, not fatal (e.g. an LLM-teacher job that kept nothing)
     full = _write(tmp_path / "full.jsonl", [_ex(i) for i in range(5)])
     ex, counts = load_training_data(f"{full},{empty}")
-    assert len(ex) == 5 and counts[str(empty)] == {"available": 0, "selected": 0, "ratio": None}
+    assert len(ex) == 5 and counts[str(empty)] == {"available": 0, "selected": 0, "ratio": None,
+                                                   "dropped_empty_answer": 0, "empty_answer_lines": []}
     with pytest.raises(MathsynthError, match="mix ratio"):
         load_training_data(f"{full}:1,{empty}:1")
 
@@ -140,3 +141,26 @@ def test_accelerate_configs_are_valid():
     kinds = {name: load_config_from_file(str(p)).distributed_type for name, p in names.items()}
     assert str(kinds["zero3"]).endswith("DEEPSPEED") and str(kinds["fsdp"]).endswith("FSDP")
     assert str(kinds["ddp"]).endswith("MULTI_GPU")
+
+
+def test_line_numbers_count_blank_lines_and_empty_answers_are_dropped_and_counted(tmp_path):
+    path = tmp_path / "d.jsonl"
+    good, no_answer = json.dumps(_ex(1)), {"messages": [{"role": "user", "content": "q"}]}
+    empty = {"id": "e", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " \n "}]}
+    path.write_text(f"{good}\n\n\n{json.dumps(empty)}\n\n{json.dumps(no_answer)}\n")
+    with pytest.raises(InputError, match=r"d\.jsonl:6: field 'messages' has no final assistant turn"):
+        read_examples(str(path))
+    path.write_text(f"{good}\n\n{json.dumps(empty)}\n")
+    ex, counts = load_training_data(str(path))
+    assert [e["id"] for e in ex] == [_ex(1)["id"]]
+    assert counts[str(path)]["dropped_empty_answer"] == 1
+    assert counts[str(path)]["empty_answer_lines"] == [f"{path}:3"]
+
+
+@pytest.mark.parametrize("spec, says", [("syn.jsonl:abc", "'abc' is not a mixing ratio"),
+                                        ("gsm8k:train:x", "'x' is not a mixing ratio"),
+                                        ("syn.jsonl:0", "must be a finite number > 0"),
+                                        ("syn.jsonl:inf", "must be a finite number > 0")])
+def test_bad_mixing_ratio_is_named(spec, says):
+    with pytest.raises(MathsynthError, match=says):
+        parse_spec(spec)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mathsynth.errors import InputError, MathsynthError
 from mathsynth.formats import sft_solution
-from mathsynth.io import read_jsonl
+from mathsynth.io import read_jsonl_numbered
 
 ROLES = ("system", "user", "assistant")
 
@@ -45,6 +45,9 @@ def parse_spec(spec: str) -> list[Source]:
 
     >>> parse_spec("syn.jsonl:3,math:train:1")[1]
     Source(ref='math:train', ratio=1.0)
+    >>> parse_spec("syn.jsonl:abc")
+    Traceback (most recent call last):
+    mathsynth.errors.MathsynthError: data source 'syn.jsonl:abc': 'abc' is not a mixing ratio (a number > 0, as in FILE.jsonl:0.3)
     """
     sources = []
     for part in (p.strip() for p in spec.split(",")):
@@ -57,9 +60,13 @@ def parse_spec(spec: str) -> list[Source]:
                 ratio = float(tail)
                 ref = head
             except ValueError:
-                pass  # "gsm8k:train": the suffix is a split, not a ratio
-        if ratio is not None and not ratio > 0:
-            raise MathsynthError(f"data source {part!r}: the mixing ratio must be > 0")
+                # "gsm8k:train": the suffix is a split. After a file or a benchmark:split only a
+                # ratio can follow, so "syn.jsonl:abc" is a bad ratio, not a file of that name.
+                if head.endswith((".jsonl", ".json")) or ":" in head:
+                    raise MathsynthError(f"data source {part!r}: {tail!r} is not a mixing ratio (a number "
+                                         "> 0, as in FILE.jsonl:0.3)") from None
+        if ratio is not None and not (ratio > 0 and ratio != float("inf")):
+            raise MathsynthError(f"data source {part!r}: the mixing ratio must be a finite number > 0")
         sources.append(Source(ref, ratio))
     if not sources:
         raise MathsynthError("--data is empty: give FILE.jsonl[,FILE2.jsonl:ratio]")
@@ -92,23 +99,30 @@ def _content_id(msgs: list[dict]) -> str:
     return hashlib.sha256(json.dumps(msgs, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def read_examples(ref: str, *, prompt: str = "vicuna") -> list[dict]:
+def read_examples(ref: str, *, prompt: str = "vicuna", empty: list[str] | None = None) -> list[dict]:
     """Examples ``{id, source, messages}`` of one source, validated (errors name the file and line).
+    Examples whose final assistant turn is empty or whitespace are dropped; their ``file:line`` is
+    appended to ``empty``.
 
     >>> ex = read_examples("demo")
     >>> ex[0]["messages"][-1]["content"].splitlines()[-1].startswith("The answer is:")
     True
     """
+    empty = [] if empty is None else empty
     path = Path(ref)
     if ref.endswith(".jsonl") or path.exists():
         if not path.is_file():
             raise InputError("training data file not found", path=ref)
         out = []
-        for line, rec in enumerate(read_jsonl(path), start=1):
-            if not isinstance(rec, dict) or "messages" not in rec:
+        for line, rec in read_jsonl_numbered(path):
+            if "messages" not in rec:
                 raise InputError("is missing (each line needs chat messages)", path=ref, line=line,
                                  field="messages")
             msgs = _check_messages(rec["messages"], ref, line)
+            if not msgs[-1]["content"].strip():
+                # Nothing to learn from an empty answer (and the loss would teach stopping at once).
+                empty.append(f"{ref}:{line}")
+                continue
             out.append({"id": str(rec.get("id") or _content_id(msgs)), "source": ref, "messages": msgs})
         return out
     return _benchmark_examples(ref, prompt)
@@ -185,10 +199,12 @@ def load_training_data(spec: str, *, limit: int | None = None, prompt: str = "vi
     (5, 5)
     """
     sources = parse_spec(spec)
-    examples = [read_examples(s.ref, prompt=prompt) for s in sources]
+    empties: list[list[str]] = [[] for _ in sources]
+    examples = [read_examples(s.ref, prompt=prompt, empty=e) for s, e in zip(sources, empties, strict=True)]
     chosen = select(sources, examples, limit)
     if limit is not None and len(chosen) < limit:
         raise MathsynthError(f"--limit {limit} asks for more examples than the data has ({len(chosen)})")
     counts = {s.ref: {"available": len(exs), "selected": sum(e["source"] == s.ref for e in chosen),
-                      "ratio": s.ratio} for s, exs in zip(sources, examples, strict=True)}
+                      "ratio": s.ratio, "dropped_empty_answer": len(emp), "empty_answer_lines": emp[:20]}
+              for s, exs, emp in zip(sources, examples, empties, strict=True)}
     return chosen, counts

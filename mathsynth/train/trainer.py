@@ -11,6 +11,7 @@ never mixes two trainings (``--restart`` starts over).
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -85,6 +86,34 @@ def prepare_folder(cfg: TrainConfig, *, resume: bool | None, restart: bool) -> t
     return ckpt, None
 
 
+def _empty_note(counts: dict) -> str:
+    n = sum(c.get("dropped_empty_answer", 0) for c in counts.values())
+    return f"; {n} with an empty answer dropped" if n else ""
+
+
+def data_sha256(examples: list[dict]) -> str:
+    """A hash of the selected examples' content (ids and messages, in training order): what a
+    resumed training must still be trained on.
+
+    >>> ex = [{"id": "a", "source": "s.jsonl", "messages": [{"role": "user", "content": "1+1?"}]}]
+    >>> data_sha256(ex) == data_sha256([dict(ex[0], source="elsewhere.jsonl")])
+    True
+    """
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(json.dumps([e["id"], e["messages"]], ensure_ascii=False, sort_keys=True).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _refuse_changed_data(out: Path, cfg: TrainConfig, data_hash: str, *, resuming: bool) -> None:
+    """A checkpoint (or a finished model) trained on other data must not be continued silently."""
+    old = read_json(out / "train_config.json")
+    if resuming and old and old.get("data_sha256") and old["data_sha256"] != data_hash:
+        raise MathsynthError(f"{out} was trained on other data: the content of --data {cfg.data} changed since "
+                             "its checkpoint; use another --out, or --restart to train on the new data")
+
+
 def _sft_args(cfg: TrainConfig, out: Path):
     import warnings
 
@@ -142,12 +171,14 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
     get_format(cfg.prompt)  # unknown prompt format: fail before loading anything
     out = Path(cfg.out)
     ckpt, finished = prepare_folder(cfg, resume=resume, restart=restart)
+    examples, counts = load_training_data(cfg.data, limit=cfg.limit, prompt=cfg.prompt)
+    data_hash = data_sha256(examples)
+    _refuse_changed_data(out, cfg, data_hash, resuming=ckpt is not None or finished is not None)
     if finished is not None:
         if console is not None:
             console.print(f"{out} is already trained with these settings; nothing to do (--restart to redo)")
         return finished["summary"]
     base = weights_path(cfg.model)
-    examples, counts = load_training_data(cfg.data, limit=cfg.limit, prompt=cfg.prompt)
 
     from transformers import AutoTokenizer
 
@@ -158,14 +189,14 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
                           over_length=cfg.over_length)
     manifest = run_manifest("train", cfg.model_dump())
     manifest.update(status="running", fingerprint=fingerprint(cfg), base_weights=base, data=counts,
-                    encode=estats.to_dict(), ids_sha256=hashlib.sha256(
+                    encode=estats.to_dict(), data_sha256=data_hash, ids_sha256=hashlib.sha256(
                         "\n".join(e["id"] for e in examples).encode()).hexdigest())
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "train_config.json", manifest)
     if console is not None:
         console.print(f"training on {estats.kept} examples ({estats.tokens:,} tokens; "
                       f"{estats.dropped_over_length} dropped, {estats.truncated} truncated for max_length "
-                      f"{cfg.max_length})" + (f"; resuming from {ckpt.name}" if ckpt else ""))
+                      f"{cfg.max_length}{_empty_note(counts)})" + (f"; resuming from {ckpt.name}" if ckpt else ""))
     trainer = _build_trainer(cfg, base, tok, rows, estats.tokens, console, show_progress)
     if ckpt is not None:
         from mathsynth.train.callbacks import trim_log
