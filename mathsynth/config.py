@@ -65,6 +65,9 @@ class BackendOptions(StageConfig):
     rpm: float | None = Field(None, gt=0, description="openai: requests per minute")
     tpm: float | None = Field(None, gt=0, description="openai: tokens per minute")
     request_timeout: float = Field(120.0, gt=0, description="openai: seconds per request")
+    stall_timeout: float | None = Field(None, gt=0, description="openai: fail when no reply comes for this many "
+                                        "seconds while requests are in flight (default 90 on loopback or a "
+                                        "private network, 600 for a remote API)")
     max_retries: int = Field(6, ge=0, description="openai: retries per request")
     max_cost: float | None = Field(None, ge=0, description="openai: stop (resumably) after spending this many USD")
     prices: dict[str, tuple[float, float]] | None = Field(

@@ -123,6 +123,13 @@ class BudgetExceeded(MathsynthError):
     exit_code = EXIT_INCOMPLETE
 
 
+class StalledServer(MathsynthError):
+    """A server stopped answering (no reply within the stall timeout while requests were in flight);
+    what finished is kept and cached, so the same command resumes once the server is back."""
+
+    exit_code = EXIT_INCOMPLETE
+
+
 @runtime_checkable
 class Generator(Protocol):
     """What every backend provides."""

@@ -189,7 +189,7 @@ def resolve_model(name: str) -> ModelSpec:
 _BACKEND_OPTIONS = {
     "transformers": ("dtype", "batch_size"),
     "openai": ("api_key", "max_concurrency", "rpm", "tpm", "request_timeout", "max_retries", "max_cost",
-               "prices"),
+               "prices", "stall_timeout"),
     "vllm": ("dtype", "tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization",
              "max_model_len"),
     "llamacpp": ("n_ctx", "n_threads", "n_gpu_layers"),

@@ -35,7 +35,14 @@ from urllib.parse import urlsplit
 import openai
 
 from mathsynth.backends import ratelimit as rl
-from mathsynth.backends.base import BudgetExceeded, CompleteFn, Completion, GenerationRequest, ProgressFn
+from mathsynth.backends.base import (
+    BudgetExceeded,
+    CompleteFn,
+    Completion,
+    GenerationRequest,
+    ProgressFn,
+    StalledServer,
+)
 from mathsynth.backends.base import row_seed as _row_seed
 from mathsynth.backends.pricing import Price, cost_usd, find_price, merge_prices
 from mathsynth.errors import MathsynthError
@@ -87,6 +94,10 @@ def is_private_host(host: str | None) -> bool:
     return ip.is_private or ip.is_loopback or ip.is_link_local
 
 
+STALL_LOCAL = 90.0    # seconds without any reply, for a server on loopback or a private network
+STALL_REMOTE = 600.0  # the same for a remote API (long generations, queues)
+
+
 class _Secret:
     """Holds the key so that repr()/vars() dumps of the generator never show it."""
 
@@ -114,6 +125,8 @@ class _Batch:
     results: list[list[Completion | None]] = field(default_factory=list)
     finished: int = 0
     stopped: bool = False
+    inflight: int = 0          # HTTP exchanges under way (not requests waiting for a slot or a retry)
+    last_event: float = 0.0    # monotonic time of the last reply, or of the first exchange after none
 
 
 class OpenAIGenerator:
@@ -131,7 +144,7 @@ class OpenAIGenerator:
                  max_concurrency: int = 16, rpm: float | None = None, tpm: float | None = None,
                  request_timeout: float = 120.0, max_retries: int = 6, backoff_base: float = 1.0,
                  backoff_max: float = 60.0, max_cost: float | None = None,
-                 prices: dict[str, tuple[float, float]] | None = None):
+                 prices: dict[str, tuple[float, float]] | None = None, stall_timeout: float | None = None):
         if not model or not model.strip():
             raise MathsynthError("openai backend: a model name is required")
         for label, value, ok in (("max_concurrency", max_concurrency, max_concurrency >= 1),
@@ -139,7 +152,8 @@ class OpenAIGenerator:
                                  ("max_retries", max_retries, max_retries >= 0),
                                  ("backoff_base", backoff_base, backoff_base >= 0),
                                  ("backoff_max", backoff_max, backoff_max >= 0),
-                                 ("max_cost", max_cost, max_cost is None or max_cost >= 0)):
+                                 ("max_cost", max_cost, max_cost is None or max_cost >= 0),
+                                 ("stall_timeout", stall_timeout, stall_timeout is None or stall_timeout > 0)):
             if not ok:
                 raise MathsynthError(f"openai backend: invalid {label}={value!r}")
         self.model = model.strip()
@@ -160,6 +174,9 @@ class OpenAIGenerator:
         self.max_concurrency, self.rpm, self.tpm = max_concurrency, rpm, tpm
         self.request_timeout, self.max_retries = float(request_timeout), max_retries
         self.backoff_base, self.backoff_max, self.max_cost = backoff_base, backoff_max, max_cost
+        # A hung server (accepts connections, never answers) must fail in about a minute on this
+        # machine's network, not after timeout x retries; remote APIs get longer.
+        self.stall_timeout = float(stall_timeout or (STALL_LOCAL if is_private_host(host) else STALL_REMOTE))
         self._limiter = rl.RateLimiter(rpm, tpm)
         self._ignores_n: set[str] = set()  # endpoints ("chat"/"completions") seen answering n>1 with 1
         self._pause_until = 0.0  # after a 429, every task waits until then, not just the one hit
@@ -183,7 +200,8 @@ class OpenAIGenerator:
     def describe(self) -> dict[str, Any]:
         return {"backend": "openai", "model": self.model, "base_url": self.base_url,
                 "max_concurrency": self.max_concurrency, "rpm": self.rpm, "tpm": self.tpm,
-                "request_timeout": self.request_timeout, "max_retries": self.max_retries}
+                "request_timeout": self.request_timeout, "max_retries": self.max_retries,
+                "stall_timeout": self.stall_timeout}
 
     def cache_identity(self) -> dict[str, Any] | None:
         return {"backend": "openai", "model": self.model, "base_url": self.base_url}
@@ -227,7 +245,7 @@ class OpenAIGenerator:
                                       timeout=self.request_timeout)
         tasks = [asyncio.create_task(self._request(b, r)) for r in range(len(reqs))]
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, self._watch(b, tasks))
         except BaseException:
             # A callback failed (e.g. the cache could not write) or we were cancelled: stop the rest.
             for t in tasks:
@@ -239,6 +257,21 @@ class OpenAIGenerator:
         if b.stopped:
             raise self._budget_error(b)
         return b.results  # type: ignore[return-value]  # every slot is filled when not stopped
+
+    async def _watch(self, b: _Batch, tasks: list) -> None:
+        """The stall detector: no reply for ``stall_timeout`` seconds while exchanges are in flight
+        stops the whole call with one line naming the server (waits for rate limits and retries do
+        not count: nothing is in flight then)."""
+        tick = min(0.25, self.stall_timeout / 4)
+        while not all(t.done() for t in tasks):
+            await asyncio.sleep(tick)
+            quiet = time.monotonic() - b.last_event
+            if b.inflight and quiet > self.stall_timeout:
+                raise StalledServer(
+                    f"{self.base_url} sent no reply for {quiet:.0f} s while {b.inflight} request(s) were in "
+                    f"flight (stall_timeout {self.stall_timeout:g} s): the server is hung or overloaded. Check "
+                    "it (or raise stall_timeout for a slow one) and rerun the same command; finished answers "
+                    "are cached")
 
     async def _request(self, b: _Batch, r: int) -> None:
         req = b.requests[r]
@@ -316,9 +349,16 @@ class OpenAIGenerator:
                 attempts += 1
                 self._stats["requests_sent"] += 1
                 self._stats["retries"] += attempts > 1
+                if not b.inflight:
+                    b.last_event = time.monotonic()
+                b.inflight += 1
                 try:
-                    return self._completions(await self._send(b.client, req.is_chat, body), n,
-                                             prompt_chars, estimate)
+                    try:
+                        text = await self._send(b.client, req.is_chat, body)
+                    finally:
+                        b.inflight -= 1
+                        b.last_event = time.monotonic()
+                    return self._completions(text, n, prompt_chars, estimate)
                 except rl.MalformedReply as e:
                     fail = rl.AttemptFailed(None, "malformed response", True, detail=str(e))
                 except rl.AttemptFailed as e:
