@@ -49,6 +49,10 @@ def eval_cmd(
     for table in summary_tables(metrics):
         console.print(table)
     console.print(f"wrote {cfg.out}/samples.jsonl, metrics.json, config.json")
+    too_long = metrics.get("run", {}).get("finish_reasons", {}).get("prompt_too_long")
+    if too_long:
+        console.print(f"[yellow]{too_long} sample(s) were not generated: their prompt does not fit the model's "
+                      "context with --max-tokens (finish reason prompt_too_long, graded wrong)[/yellow]")
     failed = metrics.get("run", {}).get("problems_with_failed_samples")
     if failed:
         raise IncompleteRun(f"{failed} of {metrics['overall']['n_problems']} problem(s) have samples that failed "

@@ -135,6 +135,8 @@ class SynthConfig(BackendOptions):
     max_tokens: int = Field(1024, ge=1, description="max tokens per teacher reply")
     min_agreement: float = Field(0.5, ge=0, le=1, description="share of the M answers that must agree")
     max_solution_chars: int = Field(6000, ge=100, description="reject solutions longer than this")
+    max_question_chars: int = Field(4000, ge=100, description="reject seed and new questions longer than this "
+                                    "(characters), before any teacher call for a seed")
     dedup_threshold: float = Field(0.8, gt=0, le=1, description="near-duplicate question similarity (MinHash)")
     dedup_keep_number_variants: bool = Field(True, description="near-duplicates must share their numbers: "
                                                                "number variants of one question are kept")

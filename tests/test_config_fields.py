@@ -36,7 +36,7 @@ VALUES = {
              "out": "OTHER_OUT"},
     "synth": {**BACKEND, "seeds": "BENCH_FILE", "split": "train", "teacher": "fake:other", "mode": "question-plain",
               "style": "math", "prompt_file": "PROMPT_FILE", "per_seed": 2, "answers": 2, "limit": 1,
-              "temperature": 0.5, "top_p": 0.5, "max_tokens": 9, "min_agreement": 1.0, "max_solution_chars": 100,
+              "temperature": 0.5, "top_p": 0.5, "max_tokens": 9, "min_agreement": 1.0, "max_solution_chars": 100, "max_question_chars": 100,
               "dedup_threshold": (1.0, {"dedup_keep_number_variants": False}), "dedup_keep_number_variants": False, "seed_max_steps": 1,
               "decontam_ngram": 5, "decontam_embed_threshold": 0.5, "decontam_embeddings": False,
               "decontam_benchmarks": ["svamp"], "eval_prompt": "chat", "seed": 3, "batch_size": 1,

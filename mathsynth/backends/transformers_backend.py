@@ -194,6 +194,9 @@ class TransformersGenerator:
             groups[req.params].append(i)
         for params, idxs in groups.items():
             texts = {i: self.render(requests[i]) for i in idxs}
+            idxs = self._drop_too_long(requests, idxs, texts, params, results, on_complete)
+            if not idxs:
+                continue
             # Similar lengths together: less padding, and a deterministic order.
             idxs = sorted(idxs, key=lambda i: (len(texts[i]), requests[i].id))
             if self.prune and self.continuous:
@@ -213,6 +216,37 @@ class TransformersGenerator:
             if progress:
                 progress(len(idxs), 0)
         return [r or [] for r in results]
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens the model can attend to (prompt + answer), from its config."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    def too_long(self, text: str, max_tokens: int) -> str | None:
+        """Why a prompt cannot be answered within the context (None when it fits). Texts far past
+        any context are not tokenized (a 50 MB question would take minutes): no token of these
+        tokenizers spans more than 32 characters, so ``len // 32`` tokens is a lower bound."""
+        ctx = self.context_length
+        if not ctx:
+            return None
+        n = len(text) // 32 if len(text) > 32 * ctx else len(self.tok(text, add_special_tokens=False)["input_ids"])
+        if n + max_tokens <= ctx:
+            return None
+        return f"prompt too long: {n:,} tokens + max_tokens {max_tokens} > the model's context of {ctx:,} tokens"
+
+    def _drop_too_long(self, requests, idxs, texts, params, results, on_complete) -> list[int]:
+        """Answer prompts that cannot fit with a final "prompt_too_long" completion before any
+        generation starts; returns the indices left to generate."""
+        keep = []
+        for i in idxs:
+            why = self.too_long(texts[i], params.max_tokens)
+            if why is None:
+                keep.append(i)
+                continue
+            results[i] = [Completion("", "prompt_too_long", error=why) for _ in range(params.n)]
+            for k, c in enumerate(results[i]) if on_complete else ():
+                on_complete(i, k, c)
+        return keep
 
     def _generate_queue(self, requests, idxs, texts, params: SamplingParams, results, progress, on_complete):
         """All requests of one sampling setting through one continuously batched decode."""

@@ -56,6 +56,8 @@ def sample_error(completion: str | None, verdict: bool, extracted: str | None,
         return "correct", span
     if finish_reason == "length":
         return "truncated", span
+    if finish_reason == "prompt_too_long":  # never generated: nothing to judge but the missing answer
+        return "no_answer", None
     if extracted is None:
         return "no_answer", span
     return ("calculation" if span else "reasoning"), span

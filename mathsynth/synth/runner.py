@@ -27,7 +27,8 @@ from mathsynth.synth.prompts import VERIFY_MODES, get_prompt, load_prompt_file
 # Settings that shape each generated unit: a rerun into the same folder must match them (limit and
 # per_seed only add units; dedup and decontamination are redone over all units at the end).
 GENERATION_KEYS = ("seeds", "split", "teacher", "mode", "style", "prompt_file", "answers", "temperature",
-                   "top_p", "max_tokens", "min_agreement", "max_solution_chars", "seed_max_steps", "seed")
+                   "top_p", "max_tokens", "min_agreement", "max_solution_chars", "max_question_chars", "seed_max_steps",
+                   "seed")
 
 
 def unit_id(seed_id: str, index: int) -> str:
@@ -96,7 +97,13 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
                 kept = total = 0
                 for k in range(0, len(todo), cfg.batch_size):
                     chunk = todo[k:k + cfg.batch_size]
-                    recs = _symbolic_chunk(chunk, cfg) if teacher is None else teacher.chunk(chunk, grader)
+                    # A seed too long to be a math question (or to fit a prompt) is refused before any
+                    # teacher call; it would otherwise run for minutes and land in sft.jsonl.
+                    recs = [_too_long(s, i, cfg, style) for s, i in chunk
+                            if len(s.question) > cfg.max_question_chars]
+                    chunk = [(s, i) for s, i in chunk if len(s.question) <= cfg.max_question_chars]
+                    if chunk:
+                        recs += _symbolic_chunk(chunk, cfg) if teacher is None else teacher.chunk(chunk, grader)
                     for rec in recs:
                         sink.write(run.stamp(rec))
                         kept += rec["status"] == "candidate"
@@ -111,6 +118,13 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
     if stopped:
         raise BudgetExceeded(stopped)
     return stats
+
+
+def _too_long(seed: Any, index: int, cfg: SynthConfig, style: str) -> dict:
+    return {"id": unit_id(seed.id, index), "seed_id": seed.id, "seed_question": seed.question[:2000],
+            "mode": cfg.mode, "teacher": cfg.teacher, "style": style, "status": "rejected", "stage": "length",
+            "reason": f"seed question too long ({len(seed.question):,} characters > max_question_chars "
+                      f"{cfg.max_question_chars:,})"}
 
 
 def _load(cfg: SynthConfig) -> Any:
@@ -167,6 +181,10 @@ def _teacher_chunk(t: _Teacher, chunk: list, grader: Any) -> list[dict]:
         if pq.reject:
             parsed.append(None)
             rec.update(status="rejected", stage="question", reason=pq.reject)
+        elif len(pq.question) > cfg.max_question_chars:
+            parsed.append(None)
+            rec.update(status="rejected", stage="length", reason=f"question too long ({len(pq.question):,} "
+                                                                f"characters > max_question_chars)")
         else:
             parsed.append(pq.question)
             rec.update(question=pq.question, question_changed_by_verification=pq.changed)
