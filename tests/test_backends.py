@@ -54,6 +54,7 @@ def _req(i, params, question="What is 7 times 6?"):
     return GenerationRequest(f"q{i}", params, **get_format("chat").build(question))
 
 
+@pytest.mark.slow
 def test_real_model_n_samples_and_token_limit(small_model):
     params = SamplingParams(n=3, temperature=0.9, max_tokens=16, seed=1)
     out = small_model.generate([_req(0, params), _req(1, params, "Name a prime number.")])
@@ -67,6 +68,7 @@ def test_real_model_n_samples_and_token_limit(small_model):
     assert len({c.text for comps in out for c in comps}) >= 2
 
 
+@pytest.mark.slow
 def test_real_model_seeded_reruns_reproduce(small_model):
     params = SamplingParams(n=2, temperature=1.0, max_tokens=12, seed=123)
     reqs = [_req(0, params), _req(1, params, "What is 10 minus 3?")]
@@ -79,6 +81,7 @@ def test_real_model_seeded_reruns_reproduce(small_model):
     assert c != a
 
 
+@pytest.mark.slow
 def test_real_model_greedy_is_deterministic_and_batch_independent(small_model):
     greedy = SamplingParams(n=1, temperature=0, max_tokens=12)
     alone = small_model.generate([_req(0, greedy)])[0][0].text
@@ -87,6 +90,7 @@ def test_real_model_greedy_is_deterministic_and_batch_independent(small_model):
     assert batched[0][0].text == alone  # left padding must not change the answer
 
 
+@pytest.mark.slow
 def test_real_model_stop_strings_honoured(small_model):
     params = SamplingParams(n=2, temperature=0, max_tokens=40, stop=(" ",))
     out = small_model.generate([_req(0, params)])[0]
@@ -94,6 +98,7 @@ def test_real_model_stop_strings_honoured(small_model):
         assert " " not in c.text and c.finish_reason == "stop"
 
 
+@pytest.mark.slow
 def test_n_larger_than_batch_is_split(small_model):
     old = small_model.batch_size
     small_model.batch_size = 2
@@ -119,6 +124,7 @@ def test_backend_prefixes_resolve(tmp_path):
             resolve_model(bad)
 
 
+@pytest.mark.slow
 def test_cli_eval_with_llamacpp_and_clear_vllm_error(tmp_path):
     import json
     import subprocess
@@ -141,6 +147,7 @@ def test_cli_eval_with_llamacpp_and_clear_vllm_error(tmp_path):
         assert r.returncode == 2 and "[vllm]" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
 def test_real_model_pruned_and_continuous_decode_match_generate(small_model, temperature):
     # Dropping finished rows from the batch (backends.decode.decode) and refilling them with queued

@@ -34,6 +34,7 @@ def _check_invariants(metrics, records):
         assert ov["maj@k"][k] <= ov["pass@k"][k] + 1e-12
 
 
+@pytest.mark.slow
 @needs_data
 def test_real_eval_on_gsm8k(tmp_path, small_model):
     out = tmp_path / "run"
@@ -65,6 +66,7 @@ def test_real_eval_on_gsm8k(tmp_path, small_model):
     assert [r["verdicts"] for r in _records(out)] == [r["verdicts"] for r in recs]
 
 
+@pytest.mark.slow
 @needs_data
 def test_real_eval_resume_after_crash(tmp_path, small_model):
     """Cut the file mid-record as a crash would; the rerun redoes only what is missing."""

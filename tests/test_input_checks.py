@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from mathsynth.config import EvalConfig, SynthConfig
 from mathsynth.evaluate.runner import run_eval
 from mathsynth.io import read_jsonl
@@ -19,6 +21,7 @@ def _bench(path, questions):
     return str(path)
 
 
+@pytest.mark.slow
 def test_prompt_past_the_context_is_recorded_without_generating(tmp_path, small_model):
     ctx = small_model.context_length
     assert ctx and ctx >= 2048

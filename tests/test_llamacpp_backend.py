@@ -13,6 +13,8 @@ from mathsynth.errors import MathsynthError
 MSGS = ({"role": "user", "content": "What is 12 times 7? Think step by step."},)
 RAW = "Question: What is 2 + 3?\nAnswer:"
 
+pytestmark = pytest.mark.slow  # a real llama.cpp model or server
+
 
 @pytest.fixture(scope="module")
 def gen():

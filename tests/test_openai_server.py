@@ -19,7 +19,7 @@ from mathsynth.data import load_benchmark
 from mathsynth.evaluate.runner import run_eval
 from mathsynth.io import read_jsonl
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

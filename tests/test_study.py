@@ -72,6 +72,7 @@ def test_cli_study_recipe_with_unknown_key(tmp_path):
     assert r.returncode == 2 and "field 'sizez'" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @needs_data
 def test_tiny_real_scaling_study_and_rerun(tmp_path):
     from mathsynth.scale.study import run_study

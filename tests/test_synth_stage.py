@@ -106,6 +106,7 @@ def test_crash_mid_write_then_resume_has_no_duplicates(tmp_path):
     assert stats["accepted"] == 1 and stats["rejects_by_stage"] == {"dedup": 7}
 
 
+@pytest.mark.slow
 def test_cli_synth_with_real_llama_teacher(tmp_path):
     from servers import LlamaServer
 
@@ -126,6 +127,7 @@ def test_cli_synth_with_real_llama_teacher(tmp_path):
     assert stats["units"] == 2 and stats["backend"]["cache_misses"] >= 2
 
 
+@pytest.mark.slow
 def test_sigkill_mid_synthesis_then_rerun_has_no_duplicates(tmp_path):
     import os
     import signal

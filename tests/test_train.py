@@ -97,6 +97,7 @@ def test_over_length_examples_are_dropped_and_counted(tok, tmp_path):
     assert stats.truncated == 1 and len(rows) == 8 and max(len(r["input_ids"]) for r in rows) == 256
 
 
+@pytest.mark.slow
 def test_packed_sequences_do_not_attend_across_examples(base_dir, tok, tmp_path):
     """Padding-free packing relies on position_ids restarting per example; each example's logits must be
     the same packed as alone. Only without a KV cache (the trainer sets use_cache=False): with one,
@@ -123,6 +124,7 @@ def test_packed_sequences_do_not_attend_across_examples(base_dir, tok, tmp_path)
     assert not torch.allclose(leaky[n0:], alone[1], atol=1e-3)  # the trap the trainer avoids
 
 
+@pytest.mark.slow
 def test_full_fine_tune_lowers_loss_and_the_folder_evaluates(tmp_path, base_dir, tok):
     from mathsynth.config import EvalConfig
     from mathsynth.evaluate.runner import run_eval
@@ -153,6 +155,7 @@ def test_full_fine_tune_lowers_loss_and_the_folder_evaluates(tmp_path, base_dir,
     assert metrics["overall"]["n_problems"] == 2
 
 
+@pytest.mark.slow
 def test_lora_fine_tune_saves_adapter_and_merged_model(tmp_path, base_dir, tok):
     from mathsynth.train.trainer import run_train
 
@@ -165,6 +168,7 @@ def test_lora_fine_tune_saves_adapter_and_merged_model(tmp_path, base_dir, tok):
     assert _mean_loss(out, tok, data) < 0.85 * _mean_loss(base_dir, tok, data)
 
 
+@pytest.mark.slow
 def test_kill_mid_training_then_resume_reaches_the_same_step_count(tmp_path):
     data = _data(tmp_path)
     out = tmp_path / "resumed"

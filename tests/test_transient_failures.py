@@ -39,6 +39,7 @@ def _cli(*args, cwd):
                           timeout=600, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_synth_teacher_failures_are_retried_by_the_next_run(tmp_path, flaky_server):
     proxy, state = flaky_server
     recipe = tmp_path / "r.yaml"
@@ -67,6 +68,7 @@ def test_synth_teacher_failures_are_retried_by_the_next_run(tmp_path, flaky_serv
     assert stats["failed"] == 0 and stats["units"] == 2
 
 
+@pytest.mark.slow
 def test_eval_whose_samples_failed_exits_3_then_resumes(tmp_path, flaky_server):
     proxy, state = flaky_server
     out = tmp_path / "e"

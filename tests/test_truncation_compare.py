@@ -30,6 +30,7 @@ def test_truncated_completions_need_a_final_answer_statement(text, truncated, ex
     assert r.correct == (expected == "7")
 
 
+@pytest.mark.slow
 def test_real_model_cut_off_at_the_token_limit(tmp_path, small_model):
     # The real 135M model with a tiny token budget: every completion stops at the limit.
     base = dict(model="smollm2-135m", benchmark="demo", limit=6, n=2, max_tokens=24, cache=False, seed=3)
