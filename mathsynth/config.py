@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mathsynth.errors import MathsynthError
 
@@ -41,6 +49,25 @@ class StageConfig(BaseModel):
             raise ValueError(f"expected a number, got the boolean {value}")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _executor_mapping(cls, data: Any) -> Any:
+        """A recipe may write ``executor: {kind: ray, address: ..., workers: 4}``: the same fields as
+        the flags (--executor, --ray-address, --workers, --gpus-per-worker), nested.
+
+        >>> c = EvalConfig(out="x", executor={"kind": "ray", "address": "auto", "workers": 4})
+        >>> c.executor, c.ray_address, c.workers
+        ('ray', 'auto', 4)
+        """
+        if isinstance(data, dict) and isinstance(data.get("executor"), dict) and "ray_address" in cls.model_fields:
+            nested = dict(data["executor"])
+            unknown = sorted(set(nested) - set(EXECUTOR_KEYS))
+            if unknown:
+                raise ValueError(f"executor: unknown key(s) {', '.join(unknown)} (use {', '.join(EXECUTOR_KEYS)})")
+            data = {k: v for k, v in data.items() if k != "executor"}
+            data.update({EXECUTOR_KEYS[k]: v for k, v in nested.items()})
+        return data
+
 
 def _numbers_only(annotation: Any) -> bool:
     """True for int, float and their optional forms (bool itself is a subclass of int)."""
@@ -50,7 +77,31 @@ def _numbers_only(annotation: Any) -> bool:
     return bool(kinds) and kinds <= {int, float}
 
 
-class BackendOptions(StageConfig):
+#: The nested recipe form of the executor fields: key -> field.
+EXECUTOR_KEYS = {"kind": "executor", "address": "ray_address", "workers": "workers",
+                 "gpus_per_worker": "gpus_per_worker"}
+
+
+class ExecutorOptions(StageConfig):
+    """Where generation runs: this process (``local``) or a pool of Ray actors (``ray``, see
+    ``mathsynth.backends.ray_pool``). Not part of any record's settings: a run may switch executor and
+    resume, since both write the same records.
+
+    >>> ExecutorOptions().executor, ExecutorOptions(executor="ray").workers
+    ('local', 2)
+    """
+
+    cli_panel = "Executor"
+
+    executor: Literal["local", "ray"] = Field("local", description="local (this process) or ray (a pool of Ray "
+                                              "actors, one generator each; needs mathsynth[ray])")
+    ray_address: str | None = Field(None, description="ray: the cluster: auto (the one `ray start` runs here), "
+                                    "ray://host:10001, or omit for a private local cluster")
+    workers: int = Field(2, ge=1, description="ray: actors, each holding one generator")
+    gpus_per_worker: float = Field(0.0, ge=0, description="ray: GPUs each actor asks for (0: CPU)")
+
+
+class BackendOptions(ExecutorOptions):
     """How to run the model, shared by every stage that generates (see ``load_generator``).
 
     >>> BackendOptions().cache, BackendOptions().max_concurrency
@@ -80,7 +131,7 @@ class BackendOptions(StageConfig):
 
     def backend_kwargs(self) -> dict:
         """Keyword arguments for :func:`mathsynth.backends.load_generator`."""
-        return {k: getattr(self, k) for k in BackendOptions.model_fields}
+        return {k: getattr(self, k) for k in BackendOptions.model_fields}  # executor fields included
 
 
 class EvalConfig(BackendOptions):

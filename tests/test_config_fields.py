@@ -26,7 +26,9 @@ from mathsynth.errors import MathsynthError
 BACKEND = {"base_url": "http://localhost:1/v1", "max_concurrency": 3, "rpm": 60.0, "tpm": 1000.0,
            "request_timeout": 9.0, "max_retries": 1, "max_cost": 1.0, "prices": {"fake": (1.0, 2.0)},
            "cache": False, "cache_path": "c.sqlite", "tensor_parallel_size": 2, "data_parallel_size": 2,
-           "n_ctx": 512, "stall_timeout": 5.0}
+           "n_ctx": 512, "stall_timeout": 5.0,
+           # the executor reaches the factory too; tests/test_ray.py runs it on a real Ray cluster
+           "executor": "ray", "ray_address": "auto", "workers": 3, "gpus_per_worker": 1.0}
 # field -> changed value, or (changed value, settings the base run shares with it)
 VALUES = {
     "eval": {**BACKEND, "model": "fake:other", "benchmark": "BENCH_FILE", "split": "train", "limit": 1, "n": 3,

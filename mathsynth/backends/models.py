@@ -197,8 +197,12 @@ _BACKEND_OPTIONS = {
 
 
 def load_generator(name: str, *, cache: bool = True, cache_path: str | Path | None = None,
-                   base_url: str | None = None, **options):
+                   base_url: str | None = None, executor: str = "local", ray_address: str | None = None,
+                   workers: int = 2, gpus_per_worker: float = 0.0, **options):
     """Build the backend for a model name, wrapped in the response cache unless ``cache=False``.
+
+    ``executor="ray"`` builds a pool of ``workers`` Ray actors each holding this backend
+    (:mod:`mathsynth.backends.ray_pool`); the response cache stays in this process.
 
     Options go to the backend that uses them (``dtype``, ``batch_size`` for transformers;
     ``max_concurrency``, ``rpm``, ``tpm``, ``max_cost``... for openai; ``tensor_parallel_size`` for
@@ -209,6 +213,14 @@ def load_generator(name: str, *, cache: bool = True, cache_path: str | Path | No
     'fake'
     """
     spec = resolve_model(name)
+    if executor == "ray":
+        from mathsynth.backends.ray_pool import RayGenerator
+
+        gen = RayGenerator(name, workers=workers, gpus_per_worker=gpus_per_worker, address=ray_address,
+                           base_url=base_url, options=options)
+        return _cached(gen, cache, cache_path)
+    if executor != "local":
+        raise MathsynthError(f"unknown executor {executor!r}; use local or ray")
     if spec.backend == "fake":
         from mathsynth.backends.fake import FakeGenerator
 
@@ -233,6 +245,10 @@ def load_generator(name: str, *, cache: bool = True, cache_path: str | Path | No
         from mathsynth.backends.transformers_backend import TransformersGenerator
 
         gen = TransformersGenerator(weights_path(name), model_name=name, **kwargs)
+    return _cached(gen, cache, cache_path)
+
+
+def _cached(gen, cache: bool, cache_path: str | Path | None):
     if not cache:
         return gen
     from mathsynth.backends.cache import ResponseCache, default_cache_path

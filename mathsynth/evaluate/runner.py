@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
+from mathsynth.backends.shards import shard_plan, shards_per_call
 from mathsynth.config import EvalConfig
 from mathsynth.errors import MathsynthError
 from mathsynth.evaluate.metrics import compute_metrics
@@ -124,10 +125,16 @@ class _EvalLoop:
         self.prog = prog
         pending = sum(1 for p in problems if p.id not in self.done)
         self.task = prog.add_task("eval", total=pending, toks=0.0) if prog else None
-        for k in range(0, len(problems), per_chunk):
-            todo = [p for p in problems[k:k + per_chunk] if p.id not in self.done]
+        # A pool of workers (--executor ray) takes several chunks per call, each one shard that forms
+        # the local run's batches; locally a call is one chunk.
+        span = per_chunk * shards_per_call(self.generator)
+        for k in range(0, len(problems), span):
+            parts = [[p for p in problems[j:j + per_chunk] if p.id not in self.done]
+                     for j in range(k, min(k + span, len(problems)), per_chunk)]
+            todo = [p for part in parts for p in part]
             if todo:
-                self.chunk(todo, grader, sink)
+                with shard_plan(self.generator, {p.id: s for s, part in enumerate(parts) for p in part}):
+                    self.chunk(todo, grader, sink)
                 if prog is not None:
                     prog.update(self.task, advance=len(todo))
 

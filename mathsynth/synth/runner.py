@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
+from mathsynth.backends.shards import shard_plan, shards_per_call
 from mathsynth.config import SynthConfig
 from mathsynth.errors import MathsynthError
 from mathsynth.io import locked_out
@@ -38,6 +39,15 @@ def unit_id(seed_id: str, index: int) -> str:
     'syn/gsm8k/train/7/2'
     """
     return f"syn/{seed_id}/{index}"
+
+
+def answer_id(uid: str) -> str:
+    """The request id of a unit's M answers (their seeds derive from it).
+
+    >>> answer_id("syn/gsm8k/train/7/2")
+    'syn/gsm8k/train/7/2/answer'
+    """
+    return uid + "/answer"
 
 
 def _seed_split(cfg: SynthConfig) -> str:
@@ -85,7 +95,9 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
                   retryable=lambda r: r.get("status") == "failed") as run:
         done = {r["id"] for r in run.resume()}
         todo = [(s, i) for s, i in units if unit_id(s.id, i) not in done]
-        run.start(None if symbolic else lambda: _load(cfg), needed=bool(todo), generator=generator)
+        # The symbolic teacher has no model; on --executor ray its chunks run as Ray tasks instead.
+        tasks = (lambda: _ray_tasks(cfg)) if cfg.executor == "ray" else None
+        run.start(tasks if symbolic else lambda: _load(cfg), needed=bool(todo), generator=generator)
         teacher = None if symbolic else _Teacher(cfg, style, run.generator, *_prompts(cfg, style))
         t0 = time.perf_counter()
         stopped = None
@@ -95,15 +107,27 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
                                  "${task.fields[cost]:.2f}") as prog:
                 task = prog.add_task("synth", total=len(todo), acc=0.0, cost=0.0) if prog else None
                 kept = total = 0
-                for k in range(0, len(todo), cfg.batch_size):
-                    chunk = todo[k:k + cfg.batch_size]
+                # A pool of workers (--executor ray) takes several chunks per pass, each one shard
+                # that forms the local run's batches; locally a pass is one chunk.
+                span = cfg.batch_size * shards_per_call(run.generator)
+                for k in range(0, len(todo), span):
+                    chunk = todo[k:k + span]
+                    plan = {rid: (k + j) // cfg.batch_size for j, (s, i) in enumerate(chunk)
+                            for rid in (unit_id(s.id, i), answer_id(unit_id(s.id, i)))}
                     # A seed too long to be a math question (or to fit a prompt) is refused before any
                     # teacher call; it would otherwise run for minutes and land in sft.jsonl.
                     recs = [_too_long(s, i, cfg, style) for s, i in chunk
                             if len(s.question) > cfg.max_question_chars]
                     chunk = [(s, i) for s, i in chunk if len(s.question) <= cfg.max_question_chars]
-                    if chunk:
-                        recs += _symbolic_chunk(chunk, cfg) if teacher is None else teacher.chunk(chunk, grader)
+                    if chunk and teacher is None and run.generator is not None:
+                        parts = [chunk[j:j + cfg.batch_size] for j in range(0, len(chunk), cfg.batch_size)]
+                        recs += [r for part in run.generator.map(_symbolic_chunk, [(p, cfg) for p in parts])
+                                 for r in part]
+                    elif chunk and teacher is None:
+                        recs += _symbolic_chunk(chunk, cfg)
+                    elif chunk:
+                        with shard_plan(run.generator, plan):
+                            recs += teacher.chunk(chunk, grader)
                     for rec in recs:
                         sink.write(run.stamp(rec))
                         kept += rec["status"] == "candidate"
@@ -131,6 +155,12 @@ def _load(cfg: SynthConfig) -> Any:
     from mathsynth.backends.models import load_generator
 
     return load_generator(cfg.teacher, dtype=cfg.dtype, batch_size=cfg.batch_size, **cfg.backend_kwargs())
+
+
+def _ray_tasks(cfg: SynthConfig) -> Any:
+    from mathsynth.backends.ray_pool import RayTasks
+
+    return RayTasks(address=cfg.ray_address, workers=cfg.workers)
 
 
 def _prompts(cfg: SynthConfig, style: str) -> tuple:
@@ -191,7 +221,7 @@ def _teacher_chunk(t: _Teacher, chunk: list, grader: Any) -> list[dict]:
     aparams = SamplingParams(n=cfg.answers, temperature=cfg.temperature, top_p=cfg.top_p,
                              max_tokens=cfg.max_tokens, seed=cfg.seed)
     live = [j for j, q in enumerate(parsed) if q is not None]
-    areqs = [GenerationRequest(base[j]["id"] + "/answer", aparams,
+    areqs = [GenerationRequest(answer_id(base[j]["id"]), aparams,
                                messages=tuple(t.aprompt.render(parsed[j]))) for j in live]
     acomps = generator.generate(areqs) if areqs else []
     answers_of = {j: [parse_answer(c.text, style) if c.ok else None for c in comps]
