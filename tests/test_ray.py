@@ -203,18 +203,25 @@ def test_llm_teacher_synth_on_ray_matches_local(cluster, tmp_path):
 
 # -- the driver killed ------------------------------------------------------------------------------
 
-def _ray_processes(marker: str) -> list[int]:
-    """Pids of processes whose environment holds ``marker`` (the private cluster's RAY_TMPDIR: Ray
-    renames its workers' command lines, but they inherit the driver's environment)."""
-    pids = []
+def _ray_processes(marker: str) -> dict[int, str]:
+    """Processes of the private cluster whose temp folder is ``marker``: pid -> command line. Ray
+    renames its processes' command lines; they are found by the folder in their environment (workers)
+    or among their open files (Ray's agents)."""
+    found = {}
     for p in Path("/proc").iterdir():
-        if p.name.isdigit() and int(p.name) != os.getpid():
-            try:
-                if marker.encode() in (p / "environ").read_bytes():
-                    pids.append(int(p.name))
-            except OSError:
-                pass
-    return pids
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            hit = marker.encode() in (p / "environ").read_bytes() or any(
+                marker in os.readlink(fd) for fd in (p / "fd").iterdir())
+            if hit:
+                found[int(p.name)] = (p / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            pass
+    return found
+
+
+AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # exit by themselves a minute or two later
 
 
 @pytest.mark.slow
@@ -246,11 +253,12 @@ def test_driver_sigkilled_mid_run_then_rerun_writes_every_record_once(cluster, t
         proc.wait(timeout=30)
         written = len(samples.read_text().splitlines())
         assert 0 < written < 3000
-        # The private cluster goes with its driver (Ray ties its processes' fate to the driver).
-        deadline = time.time() + 90
-        while time.time() < deadline and _ray_processes(ray_tmp):
+        # The private cluster goes with its driver (Ray ties its processes' fate to the driver): its
+        # GCS, raylet and workers within seconds; Ray's two agents poll and follow a minute or two later.
+        deadline = time.time() + 60
+        while time.time() < deadline and any(not c.startswith(AGENTS) for c in _ray_processes(ray_tmp).values()):
             time.sleep(1)
-        left = _ray_processes(ray_tmp)
+        left = {pid: c for pid, c in _ray_processes(ray_tmp).items() if not c.startswith(AGENTS)}
     finally:
         for pid in _ray_processes(ray_tmp):  # never leave Ray processes behind, whatever happened
             try:
