@@ -82,6 +82,10 @@ EXECUTOR_KEYS = {"kind": "executor", "address": "ray_address", "workers": "worke
                  "gpus_per_worker": "gpus_per_worker"}
 
 
+#: Config fields that say where work runs, not what it makes: never part of a stage or record key.
+EXECUTOR_FIELDS = frozenset(EXECUTOR_KEYS.values())
+
+
 class ExecutorOptions(StageConfig):
     """Where generation runs: this process (``local``) or a pool of Ray actors (``ray``, see
     ``mathsynth.backends.ray_pool``). Not part of any record's settings: a run may switch executor and
@@ -247,6 +251,23 @@ class TrainConfig(StageConfig):
     deepspeed: str | None = Field(None, description="a DeepSpeed JSON config (see recipes/accelerate/)",
                                   json_schema_extra=PATH)
     out: str = Field(description="model folder to write (MODELDIR)", json_schema_extra=PATH)
+
+
+class StudyExecutor(StageConfig):
+    """Where a study's stages run (a study recipe's top-level ``executor:``; stage keys ignore it).
+
+    >>> StudyExecutor(kind="ray", gpus_per_train=8).gpus_per_eval
+    0.0
+    """
+
+    kind: Literal["local", "ray"] = Field("local", description="local (one stage after another) or ray "
+                                                                    "(independent stages as concurrent Ray tasks)")
+    address: str | None = Field(None, description="ray: the cluster (auto, ray://host:10001; omit: a private "
+                                                  "local one)")
+    gpus_per_train: float = Field(0.0, ge=0, description="ray: GPUs per training task (> 1: accelerate launch "
+                                                         "inside the task, one process per GPU)")
+    gpus_per_eval: float = Field(0.0, ge=0, description="ray: GPUs per eval task")
+    cpus_per_stage: float = Field(1.0, gt=0, description="ray: CPUs each stage task asks for")
 
 
 def build(cls: type[BaseModel], values: dict[str, Any], context: str) -> Any:

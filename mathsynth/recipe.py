@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError, create_model, field_validator, model_serializer, model_validator
 
-from mathsynth.config import EvalConfig, StageConfig, SynthConfig, TrainConfig, build
+from mathsynth.config import EvalConfig, StageConfig, StudyExecutor, SynthConfig, TrainConfig, build
 from mathsynth.errors import InputError, MathsynthError
 
 
@@ -101,6 +101,8 @@ class Recipe(StageConfig):
     primary_outcome: str | None = Field(None, description="pre-registered 'bench/data/metric' slope, written "
                                                           "to result.json")
     report: bool = Field(True, description="write report/ at the end")
+    executor: StudyExecutor = Field(default_factory=StudyExecutor, description="studies: where stages run "
+                                    "({kind: ray, ...}: independent stages as concurrent Ray tasks)")
 
     @field_validator("synth", mode="before")
     @classmethod

@@ -271,3 +271,47 @@ def test_driver_sigkilled_mid_run_then_rerun_writes_every_record_once(cluster, t
     ids = [json.loads(line)["id"] for line in samples.read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 3000  # every record once
     same_records(tmp_path / "local", out)
+
+
+# -- studies ------------------------------------------------------------------------------------------
+
+def _scale_json(root: Path) -> dict:
+    data = json.loads((root / "scale.json").read_text())
+    return json.loads(json.dumps(data).replace(str(root), "ROOT"))
+
+
+@pytest.mark.slow
+def test_two_students_trained_and_evaluated_concurrently_match_the_sequential_study(cluster, tmp_path):
+    from mathsynth.recipe import StudyConfig
+    from mathsynth.scale.study import run_study
+
+    def values(out, **extra):
+        return {"out": str(out), "benchmarks": ["demo"], "report": False,
+                "eval": {"limit": 3, "n": 1, "temperature": 0.0, "max_tokens": 16, "cache": False,
+                         "grade_workers": 1},
+                "synth": [{"name": "sym", "seeds": "demo", "teacher": "symbolic", "per_seed": 2,
+                           "decontam_embeddings": False}],
+                "sizes": [4, 8], "train": {"epochs": 1, "batch_size": 4, "max_length": 384, "save_steps": 1000},
+                **extra}
+
+    run_study(StudyConfig(**values(tmp_path / "seq")), scale=True, show_progress=False)
+    res = run_study(StudyConfig(**values(tmp_path / "ray", executor={"kind": "ray"})), scale=True,
+                    show_progress=False)
+    assert set(res["stages"].values()) == {"done"}
+    assert _scale_json(tmp_path / "seq") == _scale_json(tmp_path / "ray")
+    seq = json.loads((tmp_path / "seq" / "stages.json").read_text())
+    par = json.loads((tmp_path / "ray" / "stages.json").read_text())
+    assert set(seq) == set(par)
+    (a0, a1), (b0, b1) = par["train:synthetic-4"]["ran"], par["train:synthetic-8"]["ran"]
+    assert a0 < b1 and b0 < a1, "the two students' trainings did not overlap"
+    assert par["train:synthetic-4"]["pid"] != par["train:synthetic-8"]["pid"]
+    # Skip-on-rerun with today's stage keys: a sequential rerun of the Ray study's folder, and a Ray
+    # rerun, find every stage done (same keys) and run nothing again.
+    weights = tmp_path / "ray" / "synthetic-8" / "model" / "model.safetensors"
+    stamp = weights.stat().st_mtime
+    for extra in ({}, {"executor": {"kind": "ray"}}):
+        run_study(StudyConfig(**values(tmp_path / "ray", **extra)), scale=True, show_progress=False)
+        again = json.loads((tmp_path / "ray" / "stages.json").read_text())
+        assert {k: v["key"] for k, v in again.items()} == {k: v["key"] for k, v in par.items()}
+        assert again["train:synthetic-8"]["ran"] == par["train:synthetic-8"]["ran"]  # not run again
+    assert weights.stat().st_mtime == stamp

@@ -64,12 +64,26 @@ class Pipeline:
     def stage(self, name: str, settings: Any, outdir: Path | None, fn: Callable[[], Any],
               upstream: Sequence[str] = ()) -> Any:
         """Run ``fn`` unless stage ``name`` already finished with the same key; returns its result."""
+        done, result = self.begin(name, settings, outdir, upstream)
+        if done:
+            return result
+        t0 = time.time()
+        result = fn()
+        # Models, trainers and optimizer states of a finished stage are garbage now; one process
+        # runs every stage of a study, so free them before the next stage loads its own.
+        gc.collect()
+        self.finish(name, result, t0)
+        return result
+
+    def begin(self, name: str, settings: Any, outdir: Path | None, upstream: Sequence[str] = ()) -> tuple[bool, Any]:
+        """The bookkeeping before a stage runs: ``(True, result)`` when it finished earlier with the
+        same key (skip it); else its stale outputs are deleted, it is marked running, ``(False, None)``."""
         key = stage_key(settings, [self.keys[u] for u in upstream])
         self.keys[name] = key
         old = self.state.get(name)
         if old and old.get("key") == key and old.get("status") == "done":
             self._say(f"[dim]stage {name}: done earlier, skipped[/dim]")
-            return old.get("result")
+            return True, old.get("result")
         if old and old.get("key") != key and outdir is not None and outdir.exists():
             self._say(f"stage {name}: settings or inputs changed, redoing it")
             shutil.rmtree(outdir)
@@ -79,12 +93,18 @@ class Pipeline:
             self._say(f"[bold]stage {name}[/bold]")
         self.state[name] = {"key": key, "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         self._save()
-        t0 = time.time()
-        result = fn()
-        # Models, trainers and optimizer states of a finished stage are garbage now; one process
-        # runs every stage of a study, so free them before the next stage loads its own.
-        gc.collect()
-        self.state[name] = {"key": key, "status": "done", "seconds": round(time.time() - t0, 1),
-                            "result": result}
+        return False, None
+
+    def finish(self, name: str, result: Any, t0: float, **extra: Any) -> None:
+        """Record stage ``name`` as done with its result (``t0``: when it started; ``extra``: more
+        facts for its entry, such as where it ran)."""
+        self.state[name] = {"key": self.state[name]["key"], "status": "done", "seconds": round(time.time() - t0, 1),
+                            **extra, "result": result}
         self._save()
-        return result
+
+    def result(self, value: Any) -> Any:
+        """A stage's result as ``stage`` returned it (here: itself; a concurrent pipeline waits)."""
+        return value
+
+    def wait(self) -> None:
+        """Until every stage started is done (here: nothing to wait for)."""

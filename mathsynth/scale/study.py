@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mathsynth.config import EvalConfig, SynthConfig, TrainConfig, build
+from mathsynth.config import EXECUTOR_FIELDS, EvalConfig, SynthConfig, TrainConfig, build
 from mathsynth.errors import MathsynthError
 from mathsynth.io import atomic_write_json, locked_out, read_jsonl, run_manifest
 from mathsynth.recipe import StudyConfig
@@ -95,7 +95,9 @@ def _eval_stage(p: Pipeline, study: Study, name: str, model: str, bench: str, ou
     from mathsynth.evaluate.runner import run_eval
 
     ecfg = study.eval_config(model, bench, out, sampled, prompt)
-    settings = ecfg.model_dump(exclude={"out", "model"}) | {"model": model if not upstream else "student"}
+    # Where it runs is not what it makes: the executor fields stay out of the stage key.
+    settings = ecfg.model_dump(exclude={"out", "model", *EXECUTOR_FIELDS}) | \
+        {"model": model if not upstream else "student"}
 
     def go():
         m = run_eval(ecfg, **kw)
@@ -139,6 +141,11 @@ def _train_stage(p: Pipeline, study: Study, name: str, data: str, out: Path, lim
     from mathsynth.train.trainer import fingerprint, run_train
 
     tcfg = study.train_config(data, out, limit, seed)
+    gpus = int(getattr(getattr(p, "executor", None), "gpus_per_train", 0) or 0)
+    if gpus > 1:  # a Ray task holding several GPUs: one training process per GPU
+        from mathsynth.scale.ray_stages import train_with_accelerate
+
+        return p.stage(name, fingerprint(tcfg), out, lambda: train_with_accelerate(tcfg, gpus), upstream)
     return p.stage(name, fingerprint(tcfg), out, lambda: run_train(tcfg, **kw), upstream)
 
 
@@ -177,9 +184,9 @@ def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: 
         out = root / "real"
         settings = {"ref": cfg.real, "max_steps": cfg.real_max_steps, "prompt": study.prompt,
                     "decontam": cfg.real_decontam_benchmarks, "embeddings": cfg.real_embeddings}
-        stats = p.stage("real-data", settings, out, lambda: prepare_real(
+        stats = p.result(p.stage("real-data", settings, out, lambda: prepare_real(
             cfg.real, out, prompt=study.prompt, max_steps=cfg.real_max_steps,
-            decontam_benchmarks=cfg.real_decontam_benchmarks, embeddings=cfg.real_embeddings))
+            decontam_benchmarks=cfg.real_decontam_benchmarks, embeddings=cfg.real_embeddings)))
         wanted = sorted(cfg.real_sizes or cfg.sizes)
         skipped = [n for n in wanted if n > stats["kept"]]
         if skipped and console is not None:
@@ -198,20 +205,39 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
     >>> run_study(StudyConfig(out="/tmp/s", synth=[{"name": "sym", "teacher": "symbolic"}],
     ...                       sizes=[100, 200]), scale=True)  # doctest: +SKIP
     """
-    from mathsynth.synth.runner import run_synth
-
     if scale and not cfg.sizes:
         raise MathsynthError("mathsynth scale needs 'sizes' in the recipe (e.g. [250, 500, 1000, 2000])")
     study = Study(cfg)
     root = study.root
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(root / "study.json", run_manifest("scale" if scale else "run", cfg.model_dump()))
-    p = Pipeline(root, console)
-    kw = {"console": console, "show_progress": show_progress}
+    p = _pipeline(cfg, root, console)
+    try:
+        return _conduct(p, study, cfg, scale, console, show_progress)
+    finally:
+        getattr(p, "close", lambda: None)()
+
+
+def _pipeline(cfg: StudyConfig, root: Path, console: Any) -> Pipeline:
+    if cfg.executor.kind == "ray":
+        from mathsynth.scale.ray_stages import RayPipeline
+
+        return RayPipeline(root, cfg.executor, console)
+    return Pipeline(root, console)
+
+
+def _conduct(p: Pipeline, study: Study, cfg: StudyConfig, scale: bool, console: Any, show_progress: bool) -> dict:
+    from mathsynth.synth.runner import run_synth
+
+    root = study.root
+    # Stages running as Ray tasks print nothing; the driver says when each is done.
+    concurrent = cfg.executor.kind == "ray"
+    kw = {"console": None if concurrent else console, "show_progress": show_progress and not concurrent}
     eval_dirs = _evals(p, study, "base", cfg.model, root, (), kw)
     for name, scfg in study.synth.items():
-        p.stage(f"synth:{name}", scfg.model_dump(exclude={"out"}), Path(scfg.out),
+        p.stage(f"synth:{name}", scfg.model_dump(exclude={"out", *EXECUTOR_FIELDS}), Path(scfg.out),
                 lambda scfg=scfg: {k: v for k, v in run_synth(scfg, **kw).items() if not isinstance(v, dict | list)})
+    p.wait()  # the students' sizes are checked against the synthetic pool
     sft = [Path(s.out) / "sft.jsonl" for s in study.synth.values()]
     synth_stages = [f"synth:{n}" for n in study.synth]
     data = ",".join(str(x) for x in sft)
@@ -221,6 +247,7 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
         model_dir = root / run.label / "model"
         _train_stage(p, study, f"train:{run.label}", run.src, model_dir, run.size, run.upstream, kw, run.seed)
         eval_dirs += _evals(p, study, run.label, str(model_dir), root, [f"train:{run.label}"], kw)
+    p.wait()
     lines = []
     if scale:
         from mathsynth.scale.summary import write_scale_summary
