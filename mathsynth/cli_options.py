@@ -48,7 +48,7 @@ def config_options(cls: type[BaseModel], *, skip: Iterable[str] = ()) -> tuple[l
     >>> from mathsynth.config import EvalConfig
     >>> params, conv = config_options(EvalConfig)
     >>> [p.name for p in params][:3], "prices" in [p.name for p in params], sorted(conv)
-    (['base_url', 'max_concurrency', 'rpm'], False, ['out', 'rules'])
+    (['executor', 'ray_address', 'workers'], False, ['out', 'rules'])
     >>> conv["rules"]("boxed, last-number")
     ['boxed', 'last-number']
     """
