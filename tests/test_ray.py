@@ -18,12 +18,12 @@ from mathsynth.config import EvalConfig, SynthConfig
 from mathsynth.errors import MathsynthError
 
 REPO = Path(__file__).resolve().parents[1]
-ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """One local Ray cluster for the module: starting one takes ~20 s on two busy cores."""
+    ray = pytest.importorskip("ray")  # the tests above it run without Ray (mathsynth[ray])
     if ray.is_initialized():
         ray.shutdown()
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20,
