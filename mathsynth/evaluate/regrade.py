@@ -22,7 +22,14 @@ def regrade(run_dir: str | Path, *, rules: list[str] | None = None, workers: int
 
     ``rules`` and ``truncated_fallback`` default to the run's own settings (config.json).
 
-    >>> regrade("runs/demo")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from mathsynth.config import EvalConfig
+    >>> from mathsynth.evaluate.runner import run_eval
+    >>> out = tempfile.mkdtemp()
+    >>> _ = run_eval(EvalConfig(model="fake", benchmark="demo", limit=4, n=2, out=out, cache=False),
+    ...              show_progress=False)
+    >>> regrade(out, rules=["last_number"])["overall"]["n_problems"]
+    4
     """
     from mathsynth.grading import Grader
 

@@ -66,7 +66,9 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
 
     >>> import tempfile
     >>> s = run_synth(SynthConfig(seeds="demo", teacher="symbolic", out=tempfile.mkdtemp(),
-    ...               decontam_embeddings=False), show_progress=False)  # doctest: +SKIP
+    ...               decontam_embeddings=False, decontam_benchmarks=[]), show_progress=False)
+    >>> s["units"], s["accepted"] + s["rejected"] == s["units"]
+    (32, True)
     """
     from mathsynth.data import load_benchmark
     from mathsynth.grading import Grader
