@@ -177,7 +177,7 @@ class Decontaminator:
         self.use_embeddings = True
 
     def _test_embeddings(self, cache: bool) -> np.ndarray:
-        from mathsynth.backends.models import cache_dir
+        from mathsynth.models import cache_dir
 
         assert self._model is not None
         digest = hashlib.sha256(self._model.key.encode())

@@ -54,7 +54,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
 def _precision(dtype: str) -> dict:
     import torch
 
-    from mathsynth.backends.transformers_backend import pick_dtype
+    from mathsynth.models import pick_dtype
 
     # The same choice as generation: bf16 autocast where the hardware is fast at it, else fp32.
     dt = pick_dtype(dtype, "cuda" if torch.cuda.is_available() else "cpu")
@@ -134,8 +134,8 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
     ...                       out="/tmp/m"))["global_step"]  # doctest: +SKIP
     2
     """
-    from mathsynth.backends.models import weights_path
     from mathsynth.formats import get_format
+    from mathsynth.models import weights_path
     from mathsynth.train.data import load_training_data
     from mathsynth.train.encode import encode
 
@@ -196,7 +196,7 @@ def _build_trainer(cfg, base, tok, rows, tokens, console, show_progress):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, PrinterCallback
 
-    from mathsynth.backends.transformers_backend import quiet_transformers
+    from mathsynth.models import quiet_transformers
     from mathsynth.train.callbacks import JsonlLogCallback, ProgressCallback
     from mathsynth.train.loss import CompactSFTTrainer
 
