@@ -15,7 +15,7 @@ from typing import Any
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.config import EvalConfig
 from mathsynth.errors import MathsynthError
-from mathsynth.evaluate.metrics import compute_metrics
+from mathsynth.evaluate.breakdown import compute_metrics
 from mathsynth.evaluate.records import build_record, has_failures
 from mathsynth.formats import get_format
 from mathsynth.grading import truncated_flags
