@@ -14,6 +14,7 @@ from typing import Any
 
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.config import EvalConfig
+from mathsynth.contracts import CONFIG_FILE, METRICS_FILE, SAMPLES_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.evaluate.breakdown import compute_metrics
 from mathsynth.evaluate.records import build_record, has_failures
@@ -39,8 +40,8 @@ GENERATION_KEYS = ("model", "benchmark", "split", "n", "temperature", "top_p", "
 def check_compatible(out: Path, cfg: EvalConfig) -> dict | None:
     """Refuse to mix samples generated with different settings in one folder (as its config.json
     names them); returns those settings (None without samples or config) for the per-record check."""
-    path = out / "config.json"
-    if not path.exists() or not (out / "samples.jsonl").exists():
+    path = out / CONFIG_FILE
+    if not path.exists() or not (out / SAMPLES_FILE).exists():
         return None
     import json
 
@@ -102,7 +103,7 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
         dup = next(i for i in ids if ids.count(i) > 1)
         raise MathsynthError(f"benchmark {cfg.benchmark!r}: problem id {dup!r} occurs more than once")
     old = check_compatible(out, cfg)
-    samples_path = out / "samples.jsonl"
+    samples_path = out / SAMPLES_FILE
     done = load_done(samples_path)
     settings = {k: getattr(cfg, k) for k in GENERATION_KEYS}
     refuse_mixed_settings(out, "samples", {r.get("settings_key") for r in done.values()}, settings, old)
@@ -115,7 +116,7 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
     manifest = run_manifest("eval", cfg.model_dump())
     if generator is not None:
         manifest["backend"] = generator.describe()
-    atomic_write_json(out / "config.json", manifest)
+    atomic_write_json(out / CONFIG_FILE, manifest)
 
     sampled = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
                              max_tokens=cfg.max_tokens, stop=fmt.stop, seed=cfg.seed)
@@ -223,7 +224,7 @@ def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: flo
     if elapsed is not None:
         metrics["run"]["seconds_this_run"] = round(elapsed, 2)
         metrics["run"]["tokens_this_run"] = new_tokens
-    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / METRICS_FILE, metrics)
     return metrics
 
 

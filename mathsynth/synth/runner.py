@@ -15,6 +15,7 @@ from typing import Any
 
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.config import SynthConfig
+from mathsynth.contracts import CONFIG_FILE, GENERATED_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.io import (
     JsonlAppender,
@@ -87,13 +88,13 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
         raise MathsynthError(f"seeds {cfg.seeds!r} (split {cfg.split!r}) hold no problems")
     style = _style(cfg, seeds)
     units = [(s, i) for s in seeds for i in range(cfg.per_seed)]
-    gen_path = out / "generated.jsonl"
+    gen_path = out / GENERATED_FILE
     done = set()
     settings = {k: getattr(cfg, k) for k in GENERATION_KEYS}
     key = settings_key(settings)
     if gen_path.exists():
         old_recs = list(read_jsonl(gen_path, tolerate_truncated_tail=True))
-        old = read_json(out / "config.json", {}).get("config") if (out / "config.json").exists() else None
+        old = read_json(out / CONFIG_FILE, {}).get("config") if (out / CONFIG_FILE).exists() else None
         refuse_mixed_settings(out, "synthesized units", {r.get("settings_key") for r in old_recs}, settings, old)
         done = {r["id"] for r in old_recs}
     todo = [(s, i) for s, i in units if unit_id(s.id, i) not in done]
@@ -107,7 +108,7 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
     manifest = run_manifest("synth", cfg.model_dump())
     if generator is not None:
         manifest["backend"] = generator.describe()
-    atomic_write_json(out / "config.json", manifest)
+    atomic_write_json(out / CONFIG_FILE, manifest)
     if cfg.prompt_file:
         qprompt = load_prompt_file(cfg.prompt_file, "question", style)
         verify = cfg.mode in VERIFY_MODES
