@@ -48,16 +48,6 @@ def unit_id(seed_id: str, index: int) -> str:
     return f"syn/{seed_id}/{index}"
 
 
-def _seed_split(cfg: SynthConfig) -> str:
-    """Seeds come from a train split; a benchmark without one (``demo``) uses its only split."""
-    if cfg.split:
-        return cfg.split
-    from mathsynth.data import list_benchmarks
-
-    info = {b.name: b for b in list_benchmarks()}.get(cfg.seeds.split(":")[0])
-    return "train" if info is None or "train" in info.splits else info.splits[0]
-
-
 def _style(cfg: SynthConfig, seeds: list) -> str:
     if cfg.style:
         if cfg.style not in ("gsm8k", "math"):
@@ -76,12 +66,14 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
     >>> s = run_synth(SynthConfig(seeds="demo", teacher="symbolic", out=tempfile.mkdtemp(),
     ...               decontam_embeddings=False), show_progress=False)  # doctest: +SKIP
     """
-    from mathsynth.data import load_benchmark
+    from mathsynth.data import load_benchmark, resolve
     from mathsynth.grading import Grader
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = load_benchmark(cfg.seeds, split=_seed_split(cfg), limit=None if cfg.seed_max_steps else cfg.limit)
+    # Seeds come from the split the reference or --split names, else the training split (demo: its only one).
+    ref = resolve(cfg.seeds, cfg.split or None)
+    seeds = load_benchmark(ref, limit=None if cfg.seed_max_steps else cfg.limit)
     if cfg.seed_max_steps:  # easy seeds only (GSM8K: calculator annotations); the limit counts kept seeds
         seeds = [s for s in seeds if 1 <= (s.meta.get("steps") or 0) <= cfg.seed_max_steps][:cfg.limit]
     if not seeds:

@@ -116,15 +116,14 @@ def read_examples(ref: str, *, prompt: str = "vicuna") -> list[dict]:
 
 def _benchmark_examples(ref: str, prompt: str) -> list[dict]:
     # Real (seed) data in the same SFT shape as synthetic data, for the paper's real-vs-synthetic table.
-    from mathsynth.data import get_benchmark, load_benchmark
+    from mathsynth.data import get_benchmark, load_benchmark, resolve
     from mathsynth.formats import get_format
 
     fmt = get_format(prompt)
-    name, _, split = ref.partition(":")
-    if not split:
-        splits = get_benchmark(name).splits
-        split = "train" if "train" in splits else splits[0]
-    problems = load_benchmark(name, split=split)
+    bench = resolve(ref, None)  # no split named: the training split
+    if bench.info is None:
+        get_benchmark(ref)  # not a file (read_examples saw none) and not a benchmark: raises, naming both
+    problems = load_benchmark(bench)
     out = []
     for p in problems:
         if not p.solution:
