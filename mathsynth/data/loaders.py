@@ -14,6 +14,7 @@ from mathsynth.data.refs import BenchmarkRef, resolve
 from mathsynth.data.registry import DATA_DIR_ENV, BenchmarkInfo, data_dir
 from mathsynth.errors import InputError, MathsynthError
 from mathsynth.io import read_jsonl
+from mathsynth.latex import last_boxed
 
 _CALC = re.compile(r"<<[^<>\n]*>>")
 
@@ -51,33 +52,6 @@ def count_steps(solution: str | None) -> int:
     2
     """
     return len(_CALC.findall(solution or ""))
-
-
-def last_boxed(text: str | None) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, braces balanced; None if absent.
-
-    >>> last_boxed(r"so $x = \\boxed{\\frac{3}{4}}$.")
-    '\\\\frac{3}{4}'
-    >>> last_boxed(r"\\boxed 5") , last_boxed("no box") is None
-    ('5', True)
-    """
-    if not text:
-        return None
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    rest = text[start + (6 if text.startswith("\\boxed", start) else 5):]
-    if rest[:1].isspace():
-        m = re.match(r"\s+([^\s$]+)", rest)
-        return m.group(1) if m else None
-    if not rest.startswith("{"):
-        return None
-    depth = 0
-    for i, ch in enumerate(rest):
-        depth += (ch == "{") - (ch == "}")
-        if depth == 0:
-            return rest[1:i].strip()
-    return None
 
 
 # ---- field helpers -------------------------------------------------------------------------------------
