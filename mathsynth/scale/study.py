@@ -189,6 +189,7 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
     ...                       sizes=[100, 200]), scale=True)  # doctest: +SKIP
     """
     from mathsynth.synth.runner import run_synth
+    from mathsynth.train.data import format_spec
 
     if scale and not cfg.sizes:
         raise MathsynthError("mathsynth scale needs 'sizes' in the recipe (e.g. [250, 500, 1000, 2000])")
@@ -204,7 +205,7 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
                 lambda scfg=scfg: {k: v for k, v in run_synth(scfg, **kw).items() if not isinstance(v, dict | list)})
     sft = [Path(s.out) / SFT_FILE for s in study.synth.values()]
     synth_stages = [f"synth:{n}" for n in study.synth]
-    data = ",".join(str(x) for x in sft)
+    data = format_spec([str(x) for x in sft])
     runs = [StudentRun("synthetic", None, 0, src=data, upstream=synth_stages)] if not scale else \
         _scale_runs(p, study, root, data, synth_stages, console)
     for run in runs:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,26 @@ def parse_spec(spec: str) -> list[Source]:
         rest = (1 - sum(given)) / (len(sources) - len(given))
         sources = [s if s.ratio is not None else Source(s.ref, rest) for s in sources]
     return sources
+
+
+def format_spec(refs: Sequence[str]) -> str:
+    """The data spec that pools ``refs`` (no ratios): the one writer of what :func:`parse_spec` reads,
+    so a caller never joins sources itself. A source the spec cannot carry is refused.
+
+    >>> format_spec(["s/synth/a/sft.jsonl", "s/synth/b/sft.jsonl"])
+    's/synth/a/sft.jsonl,s/synth/b/sft.jsonl'
+    >>> [s.ref for s in parse_spec(format_spec(["a.jsonl", "gsm8k:train"]))]
+    ['a.jsonl', 'gsm8k:train']
+    >>> format_spec(["a,b.jsonl"])
+    Traceback (most recent call last):
+    ...
+    mathsynth.errors.MathsynthError: data source 'a,b.jsonl' cannot be written in a data spec (a comma, or a ':number' end read as a mixing ratio); rename it
+    """
+    for ref in refs:
+        if "," in ref or ref != ref.strip() or not ref or parse_spec(ref) != [Source(ref)]:
+            raise MathsynthError(f"data source {ref!r} cannot be written in a data spec (a comma, or a ':number' "
+                                 "end read as a mixing ratio); rename it")
+    return ",".join(refs)
 
 
 def _check_messages(msgs, path: str, line: int) -> list[dict]:
