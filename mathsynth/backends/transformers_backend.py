@@ -26,54 +26,7 @@ from mathsynth.backends.base import (
 )
 from mathsynth.backends.decode import can_refill, decode, decode_queue, stop_checker
 from mathsynth.errors import MathsynthError
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX).
-
-    Without them bf16 is emulated and generation is ~5x slower than fp32 (measured on a 2-core AVX2
-    EPYC: 25 vs 130 tok/s for the 135M default at batch 64), so ``dtype="auto"`` picks fp32 there.
-
-    >>> isinstance(cpu_has_fast_bf16(), bool)
-    True
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
-
-
-def pick_dtype(dtype: str, device: str):
-    """The torch dtype for a name (auto, bf16, fp16, fp32) on a device; ``auto`` picks bf16 where the
-    hardware is fast at it (shared by generation and training's autocast).
-
-    >>> str(pick_dtype("fp32", "cpu"))
-    'torch.float32'
-    """
-    import torch
-
-    if dtype == "auto":
-        if device == "cpu":
-            return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
-    if dtype not in table:
-        raise MathsynthError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
-    return table[dtype]
-
-
-def quiet_transformers() -> None:
-    """Silence transformers' per-tensor progress bars and advisory warnings; our own progress shows."""
-    import os
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+from mathsynth.models import cpu_has_fast_bf16, pick_dtype, quiet_transformers  # noqa: F401 (re-exported)
 
 
 class RowSampler:

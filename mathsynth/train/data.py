@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,26 @@ def parse_spec(spec: str) -> list[Source]:
     return sources
 
 
+def format_spec(refs: Sequence[str]) -> str:
+    """The data spec that pools ``refs`` (no ratios): the one writer of what :func:`parse_spec` reads,
+    so a caller never joins sources itself. A source the spec cannot carry is refused.
+
+    >>> format_spec(["s/synth/a/sft.jsonl", "s/synth/b/sft.jsonl"])
+    's/synth/a/sft.jsonl,s/synth/b/sft.jsonl'
+    >>> [s.ref for s in parse_spec(format_spec(["a.jsonl", "gsm8k:train"]))]
+    ['a.jsonl', 'gsm8k:train']
+    >>> format_spec(["a,b.jsonl"])
+    Traceback (most recent call last):
+    ...
+    mathsynth.errors.MathsynthError: data source 'a,b.jsonl' cannot be written in a data spec (a comma, or a ':number' end read as a mixing ratio); rename it
+    """
+    for ref in refs:
+        if "," in ref or ref != ref.strip() or not ref or parse_spec(ref) != [Source(ref)]:
+            raise MathsynthError(f"data source {ref!r} cannot be written in a data spec (a comma, or a ':number' "
+                                 "end read as a mixing ratio); rename it")
+    return ",".join(refs)
+
+
 def _check_messages(msgs, path: str, line: int) -> list[dict]:
     if not isinstance(msgs, list) or not msgs:
         raise InputError("must be a non-empty list of {role, content}", path=path, line=line, field="messages")
@@ -130,15 +151,14 @@ def read_examples(ref: str, *, prompt: str = "vicuna", empty: list[str] | None =
 
 def _benchmark_examples(ref: str, prompt: str) -> list[dict]:
     # Real (seed) data in the same SFT shape as synthetic data, for the paper's real-vs-synthetic table.
-    from mathsynth.data import get_benchmark, load_benchmark
+    from mathsynth.data import get_benchmark, load_benchmark, resolve
     from mathsynth.formats import get_format
 
     fmt = get_format(prompt)
-    name, _, split = ref.partition(":")
-    if not split:
-        splits = get_benchmark(name).splits
-        split = "train" if "train" in splits else splits[0]
-    problems = load_benchmark(name, split=split)
+    bench = resolve(ref, None)  # no split named: the training split
+    if bench.info is None:
+        get_benchmark(ref)  # not a file (read_examples saw none) and not a benchmark: raises, naming both
+    problems = load_benchmark(bench)
     out = []
     for p in problems:
         if not p.solution:
