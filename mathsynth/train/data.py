@@ -169,8 +169,11 @@ def _benchmark_examples(ref: str, prompt: str) -> list[dict]:
     return out
 
 
-def _rank(example: dict) -> str:
-    return hashlib.sha256(f"{example['source']}\0{example['id']}".encode()).hexdigest()
+def _rank(position: int, example: dict) -> str:
+    # The order is keyed by the source's position in the spec and the example's id, not by the
+    # file's path: the same data in another folder (a copy, another study folder, a rerun after a
+    # move) selects the same examples in the same order.
+    return hashlib.sha256(f"{position}\0{example['id']}".encode()).hexdigest()
 
 
 def select(sources: list[Source], examples: list[list[dict]], limit: int | None) -> list[dict]:
@@ -195,14 +198,15 @@ def select(sources: list[Source], examples: list[list[dict]], limit: int | None)
         raise MathsynthError(f"data source {empty[0]!r} has no examples (empty data), so the mix ratio "
                              "cannot be kept")
     if sources[0].ratio is None:
-        merged = sorted((e for exs in examples for e in exs), key=_rank)
+        merged = [e for _, e in sorted(((_rank(k, e), e) for k, exs in enumerate(examples) for e in exs),
+                                       key=lambda t: t[0])]
         return merged[:limit] if limit else merged
     total = sum(s.ratio for s in sources)
     keyed = []
-    for src, exs in zip(sources, examples, strict=True):
+    for k, (src, exs) in enumerate(zip(sources, examples, strict=True)):
         w = src.ratio / total
-        for j, e in enumerate(sorted(exs, key=_rank)):
-            keyed.append(((j + 0.5) / w, _rank(e), e))
+        for j, (rank, e) in enumerate(sorted(((_rank(k, e), e) for e in exs), key=lambda t: t[0])):
+            keyed.append(((j + 0.5) / w, rank, e))
     keyed.sort(key=lambda t: (t[0], t[1]))
     if limit is None:
         # Stop where the first source runs out, so the mix keeps its ratio.
