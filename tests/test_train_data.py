@@ -170,6 +170,7 @@ def test_selection_does_not_depend_on_where_the_files_live(tmp_path):
     recs_a, recs_b = [_ex(i, "a") for i in range(40)], [_ex(i, "b") for i in range(40)]
     picks = []
     for folder in ("one", "elsewhere/two"):
+        (tmp_path / folder).mkdir(parents=True)
         fa = _write(tmp_path / folder / "a.jsonl", recs_a)
         fb = _write(tmp_path / folder / "b.jsonl", recs_b)
         for spec in (f"{fa},{fb}", f"{fa}:3,{fb}:1"):
