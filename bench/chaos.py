@@ -43,7 +43,7 @@ synth:
     seeds: gsm8k:train
     teacher: symbolic
     seed_max_steps: 3
-    limit: 40
+    limit: 80
     decontam_embeddings: false
     decontam_benchmarks: [asdiv]
   - name: llm

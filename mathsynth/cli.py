@@ -169,7 +169,7 @@ def run_cmd(
 
 @app.command("scale")
 def scale_cmd(
-    recipe: Annotated[Path, typer.Argument(help="study recipe (YAML) with 'sizes', e.g. recipes/scale-cpu.yaml")],
+    recipe: Annotated[Path, typer.Argument(help="study recipe (YAML) with 'sizes', e.g. recipes/asdiv-cpu.yaml")],
     out: Annotated[Path | None, typer.Option(help="study folder (overrides the recipe's out)")] = None,
     model: Annotated[str | None, typer.Option(help="base model (overrides the recipe's model)")] = None,
     set_values: STUDY_SETS = None,

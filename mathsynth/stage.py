@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from mathsynth.contracts import CONFIG_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.io import (
     JsonlAppender,
@@ -24,8 +25,6 @@ from mathsynth.io import (
     run_manifest,
     settings_key,
 )
-
-CONFIG_FILE = "config.json"
 
 
 class StageRun:

@@ -10,7 +10,7 @@ from conftest import needs_data
 from mathsynth.backends.fake import FakeGenerator
 from mathsynth.config import EvalConfig
 from mathsynth.errors import MathsynthError
-from mathsynth.evaluate.metrics import compute_metrics
+from mathsynth.evaluate.breakdown import compute_metrics
 from mathsynth.evaluate.regrade import regrade
 from mathsynth.evaluate.runner import run_eval
 from mathsynth.io import read_jsonl

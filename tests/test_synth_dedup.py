@@ -195,6 +195,7 @@ def gsm8k_decontam(tmp_path_factory):
             os.environ["MATHSYNTH_CACHE"] = old
 
 
+@pytest.mark.slow  # embeds GSM8K's 1,319 test questions (minutes on 2 cores)
 @needs_data
 def test_decontam_gsm8k(gsm8k_decontam):
     dc = gsm8k_decontam

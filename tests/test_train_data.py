@@ -164,3 +164,17 @@ def test_line_numbers_count_blank_lines_and_empty_answers_are_dropped_and_counte
 def test_bad_mixing_ratio_is_named(spec, says):
     with pytest.raises(MathsynthError, match=says):
         parse_spec(spec)
+
+
+def test_selection_does_not_depend_on_where_the_files_live(tmp_path):
+    recs_a, recs_b = [_ex(i, "a") for i in range(40)], [_ex(i, "b") for i in range(40)]
+    picks = []
+    for folder in ("one", "elsewhere/two"):
+        (tmp_path / folder).mkdir(parents=True)
+        fa = _write(tmp_path / folder / "a.jsonl", recs_a)
+        fb = _write(tmp_path / folder / "b.jsonl", recs_b)
+        for spec in (f"{fa},{fb}", f"{fa}:3,{fb}:1"):
+            ex, _ = load_training_data(spec, limit=12)
+            picks.append([(e["id"], e["messages"]) for e in ex])
+    assert picks[0] == picks[2] and picks[1] == picks[3]  # a copy in another folder: the same examples
+    assert picks[0] != picks[1]

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from mathsynth.backends.base import Completion, GenerationRequest
-from mathsynth.backends.models import cache_dir
 from mathsynth.errors import MathsynthError
+from mathsynth.models import cache_dir
 
 BUSY_TIMEOUT_S = 60.0
 # Old SQLite builds allow at most 999 bound variables per statement; stay under it.

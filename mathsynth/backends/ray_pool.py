@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import socket
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mathsynth.backends.base import CompleteFn, Completion, GenerationRequest, ProgressFn
@@ -75,10 +75,10 @@ def connect(address: str | None) -> bool:
 class _Worker:
     """One actor: one generator, loaded once (Ray restarts it, reloading, if it dies)."""
 
-    def __init__(self, name: str, base_url: str | None, options: dict):
-        from mathsynth.backends.models import load_generator
-
-        self.gen = load_generator(name, cache=False, base_url=base_url, **options)
+    def __init__(self, load: Callable[[], Any]):
+        # ``load`` builds the local backend (models.load_generator, bound by the caller): passing it
+        # in keeps this module below backends.models (no import cycle).
+        self.gen = load()
 
     def info(self) -> dict:
         g = self.gen
@@ -95,24 +95,25 @@ class _Worker:
 class RayGenerator:
     """A pool of ``workers`` Ray actors serving model ``name``; the Generator protocol.
 
-    >>> g = RayGenerator("fake", workers=2)  # doctest: +SKIP
+    ``load`` builds one actor's backend (uncached; the cache stays with the driver); ``max_cost`` in
+    its options is the caller's to split between the actors.
+
+    >>> from functools import partial
+    >>> from mathsynth.backends.models import load_generator
+    >>> g = RayGenerator("fake", partial(load_generator, "fake", cache=False), workers=2)  # doctest: +SKIP
     >>> from mathsynth.backends.base import GenerationRequest
     >>> [len(c) for c in g.generate([GenerationRequest(f"q{i}", prompt="1+1?") for i in range(4)])]  # doctest: +SKIP
     [1, 1, 1, 1]
     """
 
-    def __init__(self, name: str, *, workers: int = 2, gpus_per_worker: float = 0.0, address: str | None = None,
-                 base_url: str | None = None, options: dict | None = None, cpus_per_worker: float = 1.0):
+    def __init__(self, name: str, load: Callable[[], Any], *, workers: int = 2, gpus_per_worker: float = 0.0,
+                 address: str | None = None, cpus_per_worker: float = 1.0):
         ray = import_ray()
         self.model, self.workers, self.address = name, max(1, workers), address
-        options = dict(options or {})
-        if options.get("max_cost") is not None:
-            # Each actor has its own budget: together they never spend more than asked for.
-            options["max_cost"] = options["max_cost"] / self.workers
         self.started = connect(address)
         self._actor_cls = ray.remote(_Worker).options(
             num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=2, max_task_retries=1)
-        self._args = (name, base_url, options)
+        self._args = (load,)
         self.gpus_per_worker = gpus_per_worker
         self.shard_plan: dict[str, int] | None = None
         self.shards_per_call = 2 * self.workers  # a queued shard per actor while another runs

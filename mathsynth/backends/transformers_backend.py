@@ -2,8 +2,16 @@
 
 Requests with identical sampling parameters are batched together (up to ``batch_size`` sequences per
 forward pass, counting ``n`` samples per request). Every sample draws from its own RNG seeded by
-(run seed, request id, sample index), so reruns and resumed runs reproduce the same samples whatever
-else shares the batch.
+(run seed, request id, sample index), so the random draws of a sample do not depend on what else
+shares the batch. What is reproducible, exactly: a rerun with the same settings (cache on or off)
+reproduces every sample, because eval cuts its chunks over the whole problem list and forms the
+same batches. Across batch sizes or batch compositions (a resume that skips finished problems, a
+different --batch-size, a Ray shard) the draws are the same but the arithmetic of a batched matrix
+product may round differently; in fp32 on CPU this was measured identical (greedy answers to 12 real
+problems at batch sizes 1, 3 and 8: 12/12; seeded sampling with refills: tests/test_backends.py),
+while bf16 and GPU kernels round by shape, so a near-tie can flip a token there. With the response
+cache on (the default) a resumed run serves finished samples from the cache and never regenerates
+them.
 """
 
 from __future__ import annotations
@@ -26,54 +34,7 @@ from mathsynth.backends.base import (
 )
 from mathsynth.backends.decode import can_refill, decode, decode_queue, stop_checker
 from mathsynth.errors import MathsynthError
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX).
-
-    Without them bf16 is emulated and generation is ~5x slower than fp32 (measured on a 2-core AVX2
-    EPYC: 25 vs 130 tok/s for the 135M default at batch 64), so ``dtype="auto"`` picks fp32 there.
-
-    >>> isinstance(cpu_has_fast_bf16(), bool)
-    True
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
-
-
-def pick_dtype(dtype: str, device: str):
-    """The torch dtype for a name (auto, bf16, fp16, fp32) on a device; ``auto`` picks bf16 where the
-    hardware is fast at it (shared by generation and training's autocast).
-
-    >>> str(pick_dtype("fp32", "cpu"))
-    'torch.float32'
-    """
-    import torch
-
-    if dtype == "auto":
-        if device == "cpu":
-            return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
-    if dtype not in table:
-        raise MathsynthError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
-    return table[dtype]
-
-
-def quiet_transformers() -> None:
-    """Silence transformers' per-tensor progress bars and advisory warnings; our own progress shows."""
-    import os
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+from mathsynth.models import cpu_has_fast_bf16, pick_dtype, quiet_transformers  # noqa: F401 (re-exported)
 
 
 class RowSampler:

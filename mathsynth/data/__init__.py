@@ -8,12 +8,14 @@ True
 ('demo-01', '23', 'demo', 'test')
 """
 
-from mathsynth.data.loaders import Problem, count_steps, last_boxed, load_benchmark, load_problems, resolve
+from mathsynth.data.loaders import Problem, count_steps, last_boxed, load_benchmark, load_problems
+from mathsynth.data.refs import BenchmarkRef, resolve, training_split
 from mathsynth.data.registry import DATA_DIR_ENV, BenchmarkInfo, get_benchmark, list_benchmarks
 
 __all__ = [
     "DATA_DIR_ENV",
     "BenchmarkInfo",
+    "BenchmarkRef",
     "Problem",
     "count_steps",
     "get_benchmark",
@@ -22,4 +24,5 @@ __all__ = [
     "load_benchmark",
     "load_problems",
     "resolve",
+    "training_split",
 ]

@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mathsynth.data import hub
-from mathsynth.data.registry import DATA_DIR_ENV, BenchmarkInfo, data_dir, get_benchmark, is_benchmark_name
+from mathsynth.data.refs import BenchmarkRef, resolve
+from mathsynth.data.registry import DATA_DIR_ENV, BenchmarkInfo, data_dir
 from mathsynth.errors import InputError, MathsynthError
 from mathsynth.io import read_jsonl
+from mathsynth.latex import last_boxed
 
 _CALC = re.compile(r"<<[^<>\n]*>>")
 
@@ -50,33 +52,6 @@ def count_steps(solution: str | None) -> int:
     2
     """
     return len(_CALC.findall(solution or ""))
-
-
-def last_boxed(text: str | None) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, braces balanced; None if absent.
-
-    >>> last_boxed(r"so $x = \\boxed{\\frac{3}{4}}$.")
-    '\\\\frac{3}{4}'
-    >>> last_boxed(r"\\boxed 5") , last_boxed("no box") is None
-    ('5', True)
-    """
-    if not text:
-        return None
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    rest = text[start + (6 if text.startswith("\\boxed", start) else 5):]
-    if rest[:1].isspace():
-        m = re.match(r"\s+([^\s$]+)", rest)
-        return m.group(1) if m else None
-    if not rest.startswith("{"):
-        return None
-    depth = 0
-    for i, ch in enumerate(rest):
-        depth += (ch == "{") - (ch == "}")
-        if depth == 0:
-            return rest[1:i].strip()
-    return None
 
 
 # ---- field helpers -------------------------------------------------------------------------------------
@@ -250,33 +225,9 @@ def _check_limit(limit: int | None) -> None:
         raise MathsynthError(f"limit must be a non-negative integer or None, got {limit!r}")
 
 
-def _looks_like_path(spec: str) -> bool:
-    return (Path(spec).exists() or spec.lower().endswith((".jsonl", ".json"))
-            or "/" in spec or os.sep in spec)
-
-
-def resolve(name_or_path: str, split: str = "test") -> tuple[BenchmarkInfo | None, str]:
-    """Split ``"name:split"`` forms; return (registered benchmark or None for a file path, split).
-
-    >>> info, split = resolve("gsm8k:train"); info.name, split
-    ('gsm8k', 'train')
-    """
-    spec = str(name_or_path).strip()
-    if is_benchmark_name(spec):
-        info = get_benchmark(spec)
-    elif ":" in spec and is_benchmark_name(spec.split(":", 1)[0]) and not Path(spec).exists():
-        name, split = spec.split(":", 1)
-        info, split = get_benchmark(name), split.strip()
-    elif _looks_like_path(spec):
-        return None, split
-    else:
-        info = get_benchmark(spec)  # raises, listing the known names
-    info.check_split(split)
-    return info, split
-
-
-def load_benchmark(name_or_path: str, split: str = "test", limit: int | None = None) -> list[Problem]:
-    """Load a registered benchmark (``"gsm8k"``, ``"math:train"``, ...) or a JSONL file as problems.
+def load_benchmark(name_or_path: str | BenchmarkRef, split: str = "test", limit: int | None = None) -> list[Problem]:
+    """Load a registered benchmark (``"gsm8k"``, ``"math:train"``, ...), a JSONL file or a resolved
+    :class:`~mathsynth.data.refs.BenchmarkRef` (then ``split`` is the reference's) as problems.
 
     Registered benchmarks are read from ``$MATHSYNTH_DATA_DIR/<dir>/<file>.jsonl`` when that variable
     is set, else from the Hugging Face hub; ``demo`` is built in. ``limit`` keeps the first K in file
@@ -293,9 +244,10 @@ def load_benchmark(name_or_path: str, split: str = "test", limit: int | None = N
     mathsynth.errors.MathsynthError: unknown split 'train' for benchmark 'demo'; valid splits: test
     """
     _check_limit(limit)
-    info, split = resolve(name_or_path, split)
+    ref = name_or_path if isinstance(name_or_path, BenchmarkRef) else resolve(name_or_path, split)
+    info, split = ref.info, ref.split
     if info is None:
-        return load_problems(str(name_or_path).strip(), split=split, limit=limit)
+        return load_problems(ref.spec, split=split, limit=limit)
     if split in info.subsets:  # a derived split: filter the whole base split, then apply the limit
         probs = [p for p in _load_registered(info, split) if info.keeps(split, p.meta)]
         return probs if limit is None else probs[:limit]

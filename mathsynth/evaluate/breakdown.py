@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from mathsynth.evaluate.errors import ERROR_TYPES, fit_step_accuracy, record_error_counts
+from mathsynth.contracts import ERROR_KINDS
+from mathsynth.evaluate.errors import fit_step_accuracy, record_error_counts
 from mathsynth.evaluate.metrics import ks_for, maj_at_k, pass_at_k
 from mathsynth.stats import BOOTSTRAP_RESAMPLES, bootstrap_means, percentile_interval, wilson
 
@@ -108,7 +109,7 @@ def _aggregate(per: list[dict[str, Any]], ks: Sequence[int], use_greedy: bool) -
     out["small_cell"] = len(per) < SMALL_CELL
     if all(p.get("errors") is not None for p in per):
         # Shares of all samples: calculation / reasoning errors, no answer, correct (they sum to 1).
-        out["errors"] = {t: sum(p["errors"][t] for p in per) / sum(ns) for t in ERROR_TYPES}
+        out["errors"] = {t: sum(p["errors"][t] for p in per) / sum(ns) for t in ERROR_KINDS}
     return out
 
 

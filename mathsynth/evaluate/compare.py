@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mathsynth.contracts import SAMPLES_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.io import read_jsonl
 from mathsynth.stats import paired_compare
@@ -31,7 +32,7 @@ def problem_values(run_dir: str | Path) -> dict[str, dict[str, float]]:
     >>> problem_values(d)
     {'a': {'pass@1': 1.0, 'pass_ratio@N': 0.5, 'pass@N': 1.0}}
     """
-    path = Path(run_dir) / "samples.jsonl"
+    path = Path(run_dir) / SAMPLES_FILE
     if not path.exists():
         raise MathsynthError(f"{path}: no samples file (is {run_dir} an eval run folder?)")
     out = {}

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from mathsynth.contracts import ERROR_KINDS
 from mathsynth.grading import first_wrong_span
 from mathsynth.stats import step_accuracy_fit
-
-ERROR_TYPES = ("correct", "calculation", "reasoning", "truncated", "no_answer")
 
 
 def classify(completion: str | None, verdict: bool, extracted: str | None,
@@ -74,7 +73,7 @@ def record_error_counts(record: Mapping) -> dict[str, int] | None:
     if comps is None:
         return None
     reasons = record.get("finish_reasons") or [None] * len(comps)
-    counts = dict.fromkeys(ERROR_TYPES, 0)
+    counts = dict.fromkeys(ERROR_KINDS, 0)
     for comp, verdict, extracted, reason in zip(comps, record["verdicts"], record["extracted"], reasons,
                                                 strict=False):
         counts[classify(comp, bool(verdict), extracted, reason)] += 1

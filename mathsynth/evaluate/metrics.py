@@ -2,8 +2,8 @@
 
 Everything here is a pure function of per-problem sample verdicts and answer keys; nothing
 loads a model or a grader. Aggregation over problems (overall, by level / subject / steps) lives
-in :mod:`mathsynth.evaluate.breakdown` and is re-exported here (``problem_metrics``,
-``compute_metrics``).
+in :mod:`mathsynth.evaluate.breakdown` (``problem_metrics``, ``compute_metrics``), which builds on
+this module.
 
 Both estimators are *exact expectations over the k-subsets* of the N samples drawn for a
 problem, so they use all N samples instead of one arbitrary subset of size k:
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["pass_at_k", "maj_at_k", "ks_for", "problem_metrics", "compute_metrics"]  # noqa: F822 (lazy re-export)
+__all__ = ["pass_at_k", "maj_at_k", "ks_for"]
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -222,13 +222,3 @@ def maj_at_k(keys: Sequence[str | None], verdicts: Sequence[bool], k: int) -> fl
         if val > 0.0:
             total += math.exp(_log_binom1(lf, c, a) - log_total + log_scale + pmax + math.log(val))
     return min(1.0, total)
-
-
-def __getattr__(name: str):
-    """Re-export the aggregation helpers of :mod:`mathsynth.evaluate.breakdown` (lazily, as that
-    module imports this one): ``from mathsynth.evaluate.metrics import compute_metrics`` works."""
-    if name in ("problem_metrics", "compute_metrics"):
-        from mathsynth.evaluate import breakdown
-
-        return getattr(breakdown, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

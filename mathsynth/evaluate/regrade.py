@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mathsynth.contracts import CONFIG_FILE, SAMPLES_FILE
 from mathsynth.errors import InputError, MathsynthError
 from mathsynth.evaluate.records import REQUIRED_KEYS, error_fields, graded_fields
 from mathsynth.evaluate.runner import finish_metrics
@@ -22,12 +23,19 @@ def regrade(run_dir: str | Path, *, rules: list[str] | None = None, workers: int
 
     ``rules`` and ``truncated_fallback`` default to the run's own settings (config.json).
 
-    >>> regrade("runs/demo")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from mathsynth.config import EvalConfig
+    >>> from mathsynth.evaluate.runner import run_eval
+    >>> out = tempfile.mkdtemp()
+    >>> _ = run_eval(EvalConfig(model="fake", benchmark="demo", limit=4, n=2, out=out, cache=False),
+    ...              show_progress=False)
+    >>> regrade(out, rules=["last_number"])["overall"]["n_problems"]
+    4
     """
     from mathsynth.grading import Grader
 
     run_dir = Path(run_dir)
-    samples = run_dir / "samples.jsonl"
+    samples = run_dir / SAMPLES_FILE
     if not samples.exists():
         raise MathsynthError(f"{samples}: no samples file to grade (run `mathsynth eval --out {run_dir}` first)")
     records = list(read_jsonl(samples, tolerate_truncated_tail=True))
@@ -36,8 +44,8 @@ def regrade(run_dir: str | Path, *, rules: list[str] | None = None, workers: int
             if key not in rec:
                 raise InputError("is missing", path=str(samples), line=lineno, field=key)
     config: dict = {}
-    if (run_dir / "config.json").exists():
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("config", {})
+    if (run_dir / CONFIG_FILE).exists():
+        config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8")).get("config", {})
     rules = rules if rules is not None else config.get("rules")
     fallback = truncated_fallback if truncated_fallback is not None else bool(config.get("truncated_fallback"))
     with Grader(workers=workers, timeout=timeout) as grader:

@@ -15,8 +15,9 @@ from typing import Any
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.backends.shards import shard_plan, shards_per_call
 from mathsynth.config import EvalConfig
+from mathsynth.contracts import METRICS_FILE, SAMPLES_FILE
 from mathsynth.errors import MathsynthError
-from mathsynth.evaluate.metrics import compute_metrics
+from mathsynth.evaluate.breakdown import compute_metrics
 from mathsynth.evaluate.records import build_record, has_failures
 from mathsynth.formats import get_format
 from mathsynth.grading import truncated_flags
@@ -45,7 +46,7 @@ def run_eval(cfg: EvalConfig, *, generator: Any = None, console: Any = None,
 
     problems = _problems(cfg)
     # A record holding failed samples is redone; its successful samples come back from the cache.
-    with StageRun(cfg, "eval", "samples.jsonl", "samples", keys=GENERATION_KEYS,
+    with StageRun(cfg, "eval", SAMPLES_FILE, "samples", keys=GENERATION_KEYS,
                   retryable=has_failures) as run:
         done = {r["id"]: r for r in run.resume()}
         run.start(lambda: _load(cfg), needed=any(p.id not in done for p in problems), generator=generator)
@@ -184,7 +185,7 @@ def finish_metrics(out: Path, records: list[dict], config: dict, *, elapsed: flo
     if elapsed is not None:
         metrics["run"]["seconds_this_run"] = round(elapsed, 2)
         metrics["run"]["tokens_this_run"] = new_tokens
-    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / METRICS_FILE, metrics)
     return metrics
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mathsynth.contracts import ERROR_KINDS
+
 
 def _pct(x: Any) -> str:
     return "-" if x is None else f"{100 * float(x):.1f}"
@@ -46,7 +48,7 @@ def summary_tables(metrics: dict) -> list:
     if ov.get("truncated_rate") is not None:
         t.add_row("stopped at the token limit", _pct(ov.get("truncated_rate")), "")
     errors = ov.get("errors") or {}
-    for kind in ("calculation", "reasoning", "truncated"):
+    for kind in (k for k in ERROR_KINDS if k not in ("correct", "no_answer")):
         if kind in errors:
             t.add_row(f"{kind} errors (of samples)", _pct(errors[kind]), "")
     if "step_fit" in metrics:

@@ -128,7 +128,7 @@ def prepare_gold(gold: str) -> str:
         g = g.rsplit("####", 1)[1].strip()
     m = _BOXED_WHOLE.match(g)
     if m:
-        from mathsynth.grading.extract import match_brace
+        from mathsynth.latex import match_brace
 
         close = match_brace(g, m.end() - 1)
         if close == len(g) - 1:

@@ -26,6 +26,8 @@ import math
 import re
 from fractions import Fraction
 
+from mathsynth.grading.cursor import TokenCursor
+
 __all__ = ["constant", "decimal_places", "rounds_to"]
 
 _TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\\(?:frac|dfrac|tfrac|cdot|times|div)(?![A-Za-z])|[-+*/^(){}!])")
@@ -43,30 +45,19 @@ def _check(v: Fraction) -> Fraction:
     return v
 
 
-class _Parser:
+class _Parser(TokenCursor):
     def __init__(self, tokens: list[str]):
-        self.t, self.i, self.depth, self.decimal = tokens, 0, 0, False
-
-    def peek(self) -> str | None:
-        return self.t[self.i] if self.i < len(self.t) else None
-
-    def take(self, want: str | None = None) -> str:
-        tok = self.peek()
-        if tok is None or (want is not None and tok != want):
-            raise _Reject
-        self.i += 1
-        return tok
+        super().__init__(tokens, _Reject, max_depth=30)
+        self.decimal = False
 
     def expr(self) -> Fraction:
-        self.depth += 1
-        if self.depth > 30:
-            raise _Reject
+        self.enter()
         v = self.term()
         while self.peek() in ("+", "-"):
             op = self.take()
             w = self.term()
             v = _check(v + w if op == "+" else v - w)
-        self.depth -= 1
+        self.leave()
         return v
 
     def term(self) -> Fraction:
@@ -84,11 +75,7 @@ class _Parser:
         return v
 
     def unary(self) -> Fraction:
-        if self.peek() in ("-", "+"):
-            sign = self.take()
-            v = self.unary()
-            return -v if sign == "-" else v
-        return self.power()
+        return self.signed(self.power)
 
     def power(self) -> Fraction:
         base = self.postfix()

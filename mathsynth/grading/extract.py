@@ -15,7 +15,8 @@ Rules (all linear-time; no regex with nested quantifiers, so a 1 MB response sta
 ``gsm8k_hash``
     Last ``#### X`` (GSM8K reference format); X is the rest of that line.
 ``boxed``
-    Last top-level ``\\boxed{...}`` or ``\\fbox{...}``, found with a brace matcher that honours
+    Last top-level ``\\boxed{...}`` or ``\\fbox{...}``, found with the brace matcher of
+    :mod:`mathsynth.latex` (shared with data and synthesis), which honours
     escaped braces (``\\{``), so nested braces work at any depth. If the last ``\\boxed{`` is never
     closed (the response was cut off while writing its final answer) the rule *vetoes*: extraction
     stops with no answer instead of letting a later fallback rule guess from the partial text.
@@ -30,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 from mathsynth.errors import MathsynthError
 from mathsynth.grading.answers import reduce_answer
+from mathsynth.latex import BOXED_OPEN, MATH_DELIMITERS, UNCLOSED, find_boxed, match_brace, strip_wrapper
 
 __all__ = [
     "BENCHMARK_RULES",
@@ -43,96 +45,9 @@ __all__ = [
 ]
 
 # Returned by a rule to stop extraction with no answer (truncated final answer).
-_VETO = object()
+_VETO = UNCLOSED
 
-_TOKENS = re.compile(r"\\.|[{}]", re.DOTALL)
-
-
-def match_brace(text: str, open_pos: int) -> int | None:
-    """Index of the ``}`` that closes the ``{`` at ``open_pos``, or None if it never closes.
-
-    Escaped braces (``\\{``, ``\\}``) are literal characters and do not count.
-
-    >>> s = r"\\boxed{\\frac{1}{2}} and more"
-    >>> s[7:match_brace(s, 6)]
-    '\\\\frac{1}{2}'
-    >>> match_brace("{{}", 0) is None
-    True
-    """
-    if open_pos >= len(text) or text[open_pos] != "{":
-        raise ValueError(f"no '{{' at position {open_pos}")
-    depth = 0
-    for m in _TOKENS.finditer(text, open_pos):
-        tok = m.group()
-        if tok == "{":
-            depth += 1
-        elif tok == "}":
-            depth -= 1
-            if depth == 0:
-                return m.start()
-    return None
-
-
-_BOXED_START = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])[ \t]*")
-_BOXED_BARE = re.compile(r"[^\s${}]+")
-
-
-def find_boxed(text: str) -> str | None | object:
-    """Content of the last top-level ``\\boxed{...}``/``\\fbox{...}``; None if there is none.
-
-    Returns the module's veto sentinel when the last ``\\boxed`` is unclosed. Nested boxes pick the
-    outermost one. ``\\boxed 5`` (no braces, as in some MATH solutions) is accepted too.
-
-    >>> find_boxed(r"so $\\boxed{\\{1, 2\\}}$.")
-    '\\\\{1, 2\\\\}'
-    >>> find_boxed(r"first \\boxed{1}, then \\boxed{\\boxed{2}+1}")
-    '\\\\boxed{2}+1'
-    >>> find_boxed("no box") is None
-    True
-    """
-    starts = list(_BOXED_START.finditer(text))
-    if not starts:
-        return None
-    opens: dict[int, int] = {}  # position of '{' -> start of the \boxed
-    bare: list[tuple[int, int, int]] = []  # (start, content_start, content_end)
-    for m in starts:
-        if m.end() < len(text) and text[m.end()] == "{":
-            opens[m.end()] = m.start()
-        else:
-            b = _BOXED_BARE.match(text, m.end())
-            if b:
-                bare.append((m.start(), b.start(), b.end()))
-    closed: list[tuple[int, int, int]] = list(bare)
-    unclosed: list[int] = []
-    if opens:
-        # One linear pass matching every brace; O(n) even for 10**5 nested or unclosed boxes.
-        stack: list[int] = []
-        first_open = min(opens)
-        for m in _TOKENS.finditer(text, first_open):
-            tok = m.group()
-            if tok == "{":
-                stack.append(m.start())
-            elif tok == "}" and stack:
-                o = stack.pop()
-                if o in opens:
-                    closed.append((opens[o], o + 1, m.start()))
-        unclosed = [opens[o] for o in stack if o in opens]
-    closed.sort()
-    last: tuple[int, int, int] | None = None
-    end = -1
-    for start, c0, c1 in closed:  # keep top-level boxes only: skip those inside the previous one
-        if start > end:
-            last, end = (start, c0, c1), c1
-    if unclosed and (last is None or max(unclosed) > last[2]):
-        return _VETO
-    if last is None:
-        return None
-    return text[last[1]:last[2]]
-
-
-_WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))
 _TRAIL = " \t\r\n.,;:。*"
-
 
 def _clean(ans: str) -> str | None:
     """Strip delimiters and trailing punctuation around an extracted answer; None if empty."""
@@ -140,14 +55,10 @@ def _clean(ans: str) -> str | None:
     for _ in range(8):  # wrappers can nest: "**$\\boxed{5}$**."
         before = s
         s = s.lstrip(" \t\r\n:*").rstrip(_TRAIL)
-        for left, right in _WRAPPERS:
-            if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
-                inner = s[len(left):len(s) - len(right)]
-                if left.startswith("$") and re.search(r"(?<!\\)\$", inner):
-                    continue  # "$a$ and $b$": not one wrapper
-                s = inner.strip()
-                break
-        m = re.match(r"\\(?:boxed|fbox)[ \t]*\{", s)
+        inner = strip_wrapper(s)
+        if inner is not None:
+            s = inner
+        m = BOXED_OPEN.match(s)
         if m:
             close = match_brace(s, m.end() - 1)
             if close == len(s) - 1:
@@ -170,13 +81,13 @@ def _take_math(rest: str) -> str | object:
     A delimited answer (``$...$``, ``\\[...\\]``, ``\\boxed{...}``) may span lines; otherwise the
     answer is the rest of the line up to the first sentence end.
     """
-    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+    for left, right in MATH_DELIMITERS:
         if rest.startswith(left):
             close = re.compile(r"(?<!\\)" + re.escape(right)).search(rest, len(left))
             if close:
                 return rest[: close.end()]
             return rest.split("\n", 1)[0]
-    m = re.match(r"\\(?:boxed|fbox)[ \t]*\{", rest)
+    m = BOXED_OPEN.match(rest)
     if m:
         close = match_brace(rest, m.end() - 1)
         return _VETO if close is None else rest[: close + 1]

@@ -43,6 +43,8 @@ import math
 import re
 from fractions import Fraction
 
+from mathsynth.grading.cursor import TokenCursor
+
 __all__ = ["clearly_different", "evaluate"]
 
 _TOKEN = re.compile(r"\s*(\d+\.\d+|\.\d+|\d+|\\(?:frac|dfrac|tfrac|sqrt|pi|cdot|times|div|infty|pm)(?![A-Za-z])"
@@ -77,11 +79,9 @@ def _is_letter(tok: str | None) -> bool:
     return tok is not None and len(tok) == 1 and tok.isalpha()
 
 
-class _Parser:
+class _Parser(TokenCursor):
     def __init__(self, tokens: list[str], env: dict[str, float]):
-        self.t = tokens
-        self.i = 0
-        self.depth = 0
+        super().__init__(tokens, _Reject, max_depth=40)
         self.env = env
         self.big = 0.0  # largest magnitude added or subtracted (to bound float cancellation)
 
@@ -95,29 +95,17 @@ class _Parser:
         self.big = max(self.big, abs(a), abs(b))
         return self.note(v)
 
-    def peek(self, k: int = 0) -> str | None:
-        return self.t[self.i + k] if self.i + k < len(self.t) else None
-
-    def take(self, expected: str | None = None) -> str:
-        tok = self.peek()
-        if tok is None or (expected is not None and tok != expected):
-            raise _Reject
-        self.i += 1
-        return tok
-
     # Each value is (float, exact) where exact is the Fraction when math-verify's parse of it is a
     # sympy Rational (an integer, or a fraction of two integers), else None.
 
     def expr(self) -> tuple[float, Fraction | None]:
-        self.depth += 1
-        if self.depth > 40:
-            raise _Reject
+        self.enter()
         v, q = self.term()
         while self.peek() in ("+", "-"):
             op = self.take()
             w, _ = self.term()
             v, q = self.added(v, w, v + w if op == "+" else v - w), None  # an unevaluated Add
-        self.depth -= 1
+        self.leave()
         return v, q
 
     def term(self) -> tuple[float, Fraction | None]:

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from mathsynth.grading.cursor import TokenCursor
+
 __all__ = ["Step", "StepReport", "check_steps", "find_steps"]
 
 _MAX_TEXT = 100_000
@@ -83,31 +85,19 @@ class _Fail(Exception):
     pass
 
 
-class _Parser:
+class _Parser(TokenCursor):
     """Recursive descent over canonical tokens: ``+ -`` < ``* /`` (and implicit ``2(3)``) < unary
     sign < ``^`` (right-associative) < postfix ``%`` < atoms."""
 
     def __init__(self, toks: list[str]):
-        self.t, self.i, self.depth = toks, 0, 0
-
-    def peek(self) -> str | None:
-        return self.t[self.i] if self.i < len(self.t) else None
-
-    def take(self, want: str | None = None) -> str:
-        tok = self.peek()
-        if tok is None or (want is not None and tok != want):
-            raise _Fail
-        self.i += 1
-        return tok
+        super().__init__(toks, _Fail, max_depth=_MAX_DEPTH)
 
     def expr(self) -> Fraction:
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            raise _Fail
+        self.enter()
         v = self.term()
         while self.peek() in ("+", "-"):
             v = v + self.term() if self.take() == "+" else v - self.term()
-        self.depth -= 1
+        self.leave()
         return _bounded(v)
 
     def term(self) -> Fraction:
@@ -119,25 +109,16 @@ class _Parser:
         return v
 
     def unary(self) -> Fraction:
-        if self.peek() in ("-", "+"):
-            self.depth += 1  # "- - - ... 1" must hit the depth cap too
-            if self.depth > _MAX_DEPTH:
-                raise _Fail
-            v = self.unary() if self.take() == "+" else -self.unary()
-            self.depth -= 1
-            return v
-        return self.power()
+        return self.signed(self.power)  # "- - - ... 1" hits the depth cap too
 
     def power(self) -> Fraction:
         base = self.postfix()
         if self.peek() != "^":
             return base
         self.take()
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            raise _Fail
+        self.enter()
         e = self.unary()  # right-associative: 2^3^2 is 2^9; "9^9^9^9" fails on the cap below
-        self.depth -= 1
+        self.leave()
         bits = max(base.numerator.bit_length(), base.denominator.bit_length())
         if e.denominator != 1 or abs(e) > 64 or bits * abs(e) > _MAX_BITS or (base == 0 and e < 0):
             raise _Fail

@@ -8,6 +8,10 @@ and text nodes (never ``innerHTML``), no attribute is built from data except ``d
 Content-Security-Policy in the page forbids any network access as a second line of defence).
 """
 
+import json
+
+from mathsynth.contracts import ERROR_KINDS
+
 CORE_JS = r"""
 "use strict";
 const META = JSON.parse(document.getElementById("ms-meta").textContent);
@@ -148,7 +152,7 @@ function evalControls() {
   const many = E.cols.length > 1;
   const runOpts = E.cols.map((c, j) => [String(j), c.label]);
   const kinds = [...new Set(E.rows.flatMap(p => p.r.flatMap(r => r ? Object.keys(r[3]) : [])))];
-  const order = ["correct", "calculation", "reasoning", "truncated", "no_answer"];
+  const order = __ERROR_KINDS__;
   kinds.sort((a, b) => ((order.indexOf(a) + 1) || 99) - ((order.indexOf(b) + 1) || 99) || a.localeCompare(b));
   const ctl = [];
   const benches = evalOptions("b", String);
@@ -334,4 +338,4 @@ function initEval(root) {
   E.list = lazyList(list, evalRow);
   applyEval();
 }
-"""
+""".replace("__ERROR_KINDS__", json.dumps(list(ERROR_KINDS)))  # the kinds in the one order metrics.json owns

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from mathsynth.contracts import REJECT_STAGES
 from mathsynth.io import atomic_write_text
 from mathsynth.report import eval_plots as ep
 from mathsynth.report import eval_tables as et
@@ -15,7 +16,6 @@ from mathsynth.report.doc import Link, Plot, Section, Table, pct, rel_href
 from mathsynth.report.intervals import has_ci
 from mathsynth.report.load import EvalRun, Inputs, ScaleStudy, SynthRun, load_inputs, slug
 from mathsynth.report.render import to_html, to_markdown
-from mathsynth.report.synth_data import STAGES
 
 
 def _plot(section: Section, path: Path | None, caption: str, written: list[Path]) -> None:
@@ -99,7 +99,7 @@ def _synth_section(synths: list[SynthRun], out: Path) -> Section:
     """Counts per synthesis folder; the browser shows every item and why it was rejected."""
     found = {str(k) for s in synths if isinstance(s.stats.get("rejects_by_stage"), dict)
              for k in s.stats["rejects_by_stage"]}
-    stages = [k for k in STAGES if k in found] + sorted(found - set(STAGES))
+    stages = [k for k in REJECT_STAGES if k in found] + sorted(found - set(REJECT_STAGES))
     rows = []
     for s in synths:
         stats = s.stats

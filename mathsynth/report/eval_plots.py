@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mathsynth.contracts import HEADLINE_METRICS
 from mathsynth.report.intervals import ci_of, pair
-from mathsynth.report.load import HEADLINE, EvalRun, error_kinds, group_key, num
+from mathsynth.report.load import EvalRun, error_kinds, group_key, num
 from mathsynth.report.plots import (
     ERROR_COLORS,
     ERRORBAR,
@@ -144,7 +145,7 @@ def plot_breakdown(runs: list[EvalRun], key: str, path: Path) -> Path | None:
     x = np.arange(len(names))
     width = 0.8 / len(have)
     for j, (i, r, gs) in enumerate(have):
-        for ax, m in zip(axes, HEADLINE, strict=True):
+        for ax, m in zip(axes, HEADLINE_METRICS, strict=True):
             ys = [num(gs.get(g, {}).get(m)) for g in names]
             err = yerr(ys, [ci_of(gs.get(g), m) for g in names])
             ax.bar(x - 0.4 + width * (j + 0.5), [y or 0.0 for y in ys], width, color=color(i),

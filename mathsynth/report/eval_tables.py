@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mathsynth.contracts import HEADLINE_METRICS, METRICS_FILE
 from mathsynth.report.doc import Link, Table, pct, rel_href
 from mathsynth.report.eval_plots import BREAKDOWN_AXIS, _curve, errors_of, groups, observed_steps
 from mathsynth.report.intervals import DASH, PASS1_SOURCES, interval_note, pair, pass1_source, pct_ci, value
-from mathsynth.report.load import HEADLINE, EvalRun, error_kinds, group_key, num
+from mathsynth.report.load import EvalRun, error_kinds, group_key, num
 from mathsynth.report.plots import common_n, error_label, metric_label
 
 
@@ -19,7 +20,7 @@ def _s(x: object) -> str:
 
 
 def _link(r: EvalRun, out_dir: Path) -> Link:
-    return Link(r.path.name or str(r.path), rel_href(r.path / "metrics.json", out_dir))
+    return Link(r.path.name or str(r.path), rel_href(r.path / METRICS_FILE, out_dir))
 
 
 def pass1_header(cells: list, n: int | None = None) -> str:
@@ -38,7 +39,7 @@ def headline_headers(cells: list, n: int | None = None) -> list[str]:
     >>> headline_headers([{"pass@1_source": "greedy"}], 8)
     ['Pass@1 (greedy) %', 'PassRatio@8 %', 'Pass@8 %']
     """
-    return [pass1_header(cells, n)] + [f"{metric_label(m, n)} %" for m in HEADLINE[1:]]
+    return [pass1_header(cells, n)] + [f"{metric_label(m, n)} %" for m in HEADLINE_METRICS[1:]]
 
 
 def overview_table(runs: list[EvalRun], out_dir: Path) -> Table:
@@ -66,7 +67,7 @@ def overview_table(runs: list[EvalRun], out_dir: Path) -> Table:
         rows.append([r.label, _link(r, out_dir), _s(run.get("model")), _s(run.get("benchmark")),
                      _s(run.get("split")), _s(run.get("prompt")), _s(ov.get("n_problems")),
                      _s(ov.get("n_samples"))]
-                    + [value(ov, m) for m in HEADLINE]
+                    + [value(ov, m) for m in HEADLINE_METRICS]
                     + [value(ov, "maj@k", maj[-1][0]) if maj else "-", pct(num(ov.get("no_answer_rate")))]
                     + ([pct(num(ov.get("truncated_rate")))] if truncated else [])
                     + [PASS1_SOURCES.get(src, _s(src)) if isinstance(src, str) else "-"])
@@ -130,7 +131,7 @@ def breakdown_table(runs: list[EvalRun], key: str) -> Table | None:
                 continue
             v = gs[g]
             row = [g] + ([r.label] if multi else []) + [_s(v.get("n_problems"))]
-            row += [value(v, m) for m in HEADLINE] + [pct(num(v.get("no_answer_rate")))]
+            row += [value(v, m) for m in HEADLINE_METRICS] + [pct(num(v.get("no_answer_rate")))]
             e = errors_of(v) or {}
             row += [pct(e.get(k)) for k in kinds if k != "no_answer"]
             rows.append(row)

@@ -17,17 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mathsynth.contracts import (
+    CONFIG_FILE,
+    ERROR_KINDS,
+    METRICS_FILE,
+    SCALE_FILE,
+    STATS_FILE,
+    SYNTH_DIR,
+    SYNTH_FILES,
+)
 from mathsynth.errors import InputError, MathsynthError
-
-METRICS_FILE = "metrics.json"
-SCALE_FILE = "scale.json"
-SAMPLES_FILE = "samples.jsonl"
-# A synthesis folder is recognised by any of its output files (generated.jsonl is written first).
-SYNTH_FILES = ("generated.jsonl", "questions.jsonl", "rejects.jsonl")
-# The three headline metrics of the paper, in the order every table and plot shows them.
-HEADLINE = ("pass@1", "pass_ratio@N", "pass@N")
-# Error kinds in display order; producers may add kinds, which follow these (see error_kinds).
-ERROR_KINDS = ("correct", "calculation", "reasoning", "truncated", "no_answer")
 
 
 def error_kinds(shares: Iterable[dict | None]) -> list[str]:
@@ -191,8 +190,8 @@ def _dedupe_labels(items: list) -> None:
 
 
 def _synth_run(folder: Path) -> SynthRun:
-    stats = read_json_object(folder / "stats.json") if (folder / "stats.json").is_file() else {}
-    manifest = read_json_object(folder / "config.json") if (folder / "config.json").is_file() else {}
+    stats = read_json_object(folder / STATS_FILE) if (folder / STATS_FILE).is_file() else {}
+    manifest = read_json_object(folder / CONFIG_FILE) if (folder / CONFIG_FILE).is_file() else {}
     cfg = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
     teacher, seeds = cfg.get("teacher"), cfg.get("seeds")
     label = f"{teacher} on {seeds}" if isinstance(teacher, str) and isinstance(seeds, str) else folder.name
@@ -209,7 +208,7 @@ def _comparisons(path: Path, obj: dict) -> Comparisons:
 
 def _study_synths(study: ScaleStudy) -> list[SynthRun]:
     """Synthesis jobs inside a study folder (``synth/<job>/``): their rejects explain the training data."""
-    root = study.path / "synth"
+    root = study.path / SYNTH_DIR
     if not root.is_dir():
         return []
     return [_synth_run(d) for d in sorted(root.iterdir())
@@ -248,7 +247,7 @@ def load_inputs(dirs: list[str | Path]) -> Inputs:
                 got.synths.append(_synth_run(d))
             if not names and not is_synth:
                 raise MathsynthError(f"{d}: holds neither {METRICS_FILE} (an eval) nor {SCALE_FILE} "
-                                     "(a scaling study) nor generated.jsonl (a synthesis run)")
+                                     "(a scaling study) nor {SYNTH_FILES[0]} (a synthesis run)")
         else:
             raise MathsynthError(f"{d}: no such folder")
         for name in names:

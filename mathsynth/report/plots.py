@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from mathsynth.report.load import HEADLINE
+from mathsynth.contracts import HEADLINE_METRICS
 
 # Okabe & Ito's colour-blind-safe palette (distinct under the common colour-vision deficiencies),
 # fixed so that run i has the same colour in every plot of a report; markers and line styles vary
@@ -142,8 +142,8 @@ def common_n(values: Iterable[object]) -> int | None:
 
 def headline_axes(fig: Figure, n: int | None, sharey: bool = True) -> list:
     """One panel per headline metric (Pass@1, PassRatio@N, Pass@N), titled."""
-    axes = fig.subplots(1, len(HEADLINE), sharey=sharey)
-    for ax, m in zip(axes, HEADLINE, strict=True):
+    axes = fig.subplots(1, len(HEADLINE_METRICS), sharey=sharey)
+    for ax, m in zip(axes, HEADLINE_METRICS, strict=True):
         ax.set_title(metric_label(m, n))
     return list(axes)
 

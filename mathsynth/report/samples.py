@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mathsynth.contracts import SAMPLED_SUFFIX, SAMPLES_FILE
 from mathsynth.grading import first_wrong_span
 from mathsynth.io import read_jsonl
-from mathsynth.report.load import SAMPLES_FILE, EvalRun, ScaleStudy, num
+from mathsynth.report.load import EvalRun, ScaleStudy, num
 
 # Positions in a sample's array in the page payload (kept short: 5,000 problems x 16 samples).
 SAMPLE_FIELDS = ("text", "extracted", "verdict", "rule", "finish", "kind", "wrong_start", "wrong_end", "error")
@@ -38,10 +39,6 @@ class Column:
     benchmarks: list[str] = field(default_factory=list)
     model: str = ""
     sampled: list[Path | None] = field(default_factory=list)
-
-
-# How a scaling study names the sampled twin of an eval folder (written by the scale stage).
-SAMPLED_SUFFIX = "@sampled"
 
 
 def _bench_of(metrics: dict, folder: Path) -> str:

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
+from mathsynth.contracts import HEADLINE_METRICS
 from mathsynth.report.eval_plots import _stacked, errors_of, step_fit_ci, step_fit_of
 from mathsynth.report.intervals import ci_of
-from mathsynth.report.load import HEADLINE, ScaleStudy, error_kinds, group_key, num
+from mathsynth.report.load import ScaleStudy, error_kinds, group_key, num
 from mathsynth.report.plots import (
     data_color,
     headline_axes,
@@ -132,7 +133,7 @@ def plot_metrics_vs_size(study: ScaleStudy, benchmark: str, path: Path) -> Path 
     axes = headline_axes(fig, _n(study), sharey=False)
     sizes: list[float] = []
     drawn = False
-    for ax, m in zip(axes, HEADLINE, strict=True):
+    for ax, m in zip(axes, HEADLINE_METRICS, strict=True):
         value = lambda p, m=m: num(p.get(m))  # noqa: E731
         ci = lambda p, m=m: ci_of(p, m)  # noqa: E731
         for i, kind in enumerate(kinds(pts)):
@@ -167,7 +168,7 @@ def plot_metrics_vs_size(study: ScaleStudy, benchmark: str, path: Path) -> Path 
         percent_axis(ax)
         log_ticks(ax, sizes)
     axes[0].set_ylabel("accuracy")
-    bars = any(ci_of(p, m) for p in pts for m in HEADLINE)
+    bars = any(ci_of(p, m) for p in pts for m in HEADLINE_METRICS)
     fig.suptitle(f"{study.label} on {benchmark}: accuracy vs data size"
                  + (" (bars and bands: 95% intervals)" if bars else ""))
     return save(fig, path)

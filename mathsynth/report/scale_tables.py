@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mathsynth.contracts import HEADLINE_METRICS, METRICS_FILE
 from mathsynth.report.doc import Cell, Link, Table, pct, pp, rel_href
 from mathsynth.report.eval_plots import errors_of, step_fit_ci, step_fit_of
 from mathsynth.report.eval_tables import headline_headers
 from mathsynth.report.intervals import DASH, PASS1_SOURCES, fmt_p, interval_note, pair, pct_ci, pp_ci, value
-from mathsynth.report.load import HEADLINE, ScaleStudy, error_kinds, num
+from mathsynth.report.load import ScaleStudy, error_kinds, num
 from mathsynth.report.plots import error_label, metric_label
 from mathsynth.report.scale_plots import _n, benchmarks, kinds, points
 
@@ -24,7 +25,7 @@ def _eval_link(study: ScaleStudy, p: dict, out_dir: Path) -> Cell:
     rel = p.get("eval_dir")
     if not isinstance(rel, str) or not rel:
         return "-"
-    target = (study.path / rel / "metrics.json") if study.path else None
+    target = (study.path / rel / METRICS_FILE) if study.path else None
     if target is None or not target.is_file():
         return rel
     return Link(rel, rel_href(target, out_dir))
@@ -58,7 +59,7 @@ def points_table(study: ScaleStudy, out_dir: Path) -> Table | None:
         no_fit = isinstance(p.get("step_fit"), dict) or bool(p.get("by_steps")) and "step_fit" in p
         acc = pct_ci(sf[0], step_fit_ci(p)) if sf else (DASH if no_fit else "-")
         rows.append([p["benchmark"], p["data"], _size(p)] + [_s(p.get(k)) for k in extra]
-                    + [value(p, m) for m in HEADLINE]
+                    + [value(p, m) for m in HEADLINE_METRICS]
                     + ([PASS1_SOURCES.get(src, str(src)) if src else "-"] if len(sources) > 1 else [])
                     + [pct(num(p.get("no_answer_rate"))), acc] + [pct(e.get(k)) for k in errs]
                     + [_eval_link(study, p, out_dir)])
@@ -168,19 +169,19 @@ def real_vs_synthetic_table(study: ScaleStudy) -> Table | None:
             by[(p["data"], num(p.get("size")) or 0.0)] = p
         base = next((p for p in pts if p["data"] == "base"), None)
         if base is not None:
-            rows.append([bench, "base"] + [x for m in HEADLINE for x in (value(base, m), "", "")])
+            rows.append([bench, "base"] + [x for m in HEADLINE_METRICS for x in (value(base, m), "", "")])
         sizes = sorted({s for k, s in by if k in ("synthetic", "real")})
         for s in sizes:
             syn, real = by.get(("synthetic", s), {}), by.get(("real", s), {})
             row = [bench, f"{s:g}"]
-            for m in HEADLINE:
+            for m in HEADLINE_METRICS:
                 a, b = num(syn.get(m)), num(real.get(m))
                 row += [value(syn, m), value(real, m), pp(a - b if a is not None and b is not None else None)]
             rows.append(row)
     if not rows:
         return None
     cols = ["benchmark", "size"]
-    for m in HEADLINE:
+    for m in HEADLINE_METRICS:
         label = metric_label(m, _n(study))
         cols += [f"{label} synthetic %", f"{label} real %", "Δ pp"]
     return Table("Synthetic vs real data at equal sizes", cols, rows,

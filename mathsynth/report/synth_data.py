@@ -12,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mathsynth.contracts import GENERATED_FILE, QUESTIONS_FILE, REJECT_STAGES, REJECTS_FILE
 from mathsynth.io import read_jsonl
 from mathsynth.report.load import SynthRun, num
-
-# The order rejects are shown in: the pipeline's own order of filters.
-STAGES = ("question", "symbolic", "answer", "consistency", "arithmetic", "length", "dedup", "decontamination")
 
 
 def _read(path: Path) -> list[dict]:
@@ -79,13 +77,13 @@ def synth_payload(run: SynthRun) -> tuple[list[dict], list[dict]]:
     [('accepted', None, None), ('rejected', 'dedup', 'syn/s/0')]
     """
     gen: dict[str, dict] = {}
-    for rec in _read(run.path / "generated.jsonl"):
+    for rec in _read(run.path / GENERATED_FILE):
         if isinstance(rec.get("id"), str):
             gen[rec["id"]] = rec  # a unit recorded twice (crash between write and flush) counts once
-    questions = _read(run.path / "questions.jsonl")
-    rejects = {r["id"]: r for r in _read(run.path / "rejects.jsonl") if isinstance(r.get("id"), str)}
+    questions = _read(run.path / QUESTIONS_FILE)
+    rejects = {r["id"]: r for r in _read(run.path / REJECTS_FILE) if isinstance(r.get("id"), str)}
     accepted = {q["id"] for q in questions if isinstance(q.get("id"), str)}
-    final = (run.path / "rejects.jsonl").is_file() or (run.path / "questions.jsonl").is_file()
+    final = (run.path / REJECTS_FILE).is_file() or (run.path / QUESTIONS_FILE).is_file()
     for q in questions:  # a folder copied without generated.jsonl still shows its final items
         if isinstance(q.get("id"), str):
             gen.setdefault(q["id"], {**q, "status": "candidate"})
@@ -131,5 +129,5 @@ def stage_counts(index: list[dict]) -> list[tuple[str, int]]:
     for i in index:
         if i["st"] == "rejected":
             counts[i["sg"] or "unknown"] = counts.get(i["sg"] or "unknown", 0) + 1
-    rank = {s: n for n, s in enumerate(STAGES)}
+    rank = {s: n for n, s in enumerate(REJECT_STAGES)}
     return sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mathsynth.contracts import STAGES_FILE
 from mathsynth.io import atomic_write_json, read_json
 
 
@@ -49,7 +50,7 @@ class Pipeline:
     def __init__(self, root: Path, console: Any = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "stages.json"
+        self.path = self.root / STAGES_FILE
         self.console = console
         self.state: dict[str, dict] = read_json(self.path, {})
         self.keys: dict[str, str] = {}

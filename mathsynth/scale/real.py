@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mathsynth.contracts import REJECTS_FILE, SFT_FILE, STATS_FILE
 from mathsynth.io import atomic_write_json, atomic_write_jsonl
 
 
@@ -46,10 +47,10 @@ def prepare_real(ref: str, out: Path, *, prompt: str, max_steps: int | None = No
                             "score": round(float(m.score), 4)})
         else:
             rows.append({"id": p.id, "messages": fmt.sft_messages(p.question, sft_solution(p.solution, p.answer))})
-    atomic_write_jsonl(out / "sft.jsonl", rows)
-    atomic_write_jsonl(out / "rejects.jsonl", rejects)
+    atomic_write_jsonl(out / SFT_FILE, rows)
+    atomic_write_jsonl(out / REJECTS_FILE, rejects)
     stats = {"source": ref, "problems": len(problems), "rejected_steps": len(problems) - len(easy),
              "rejected_contaminated": len(rejects), "kept": len(rows), "max_steps": max_steps,
              "decontamination": {"benchmarks": dc.benchmarks, "skipped": dc.skipped, "embeddings": embeddings}}
-    atomic_write_json(out / "stats.json", stats)
+    atomic_write_json(out / STATS_FILE, stats)
     return stats

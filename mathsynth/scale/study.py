@@ -5,47 +5,40 @@
 nested size in ``sizes`` (and, with ``real``, one per size on the seed data) and writes
 ``scale.json``. Stages talk through their files only; this module conducts them.
 
-Layout of the study folder::
-
-    base/<bench>/            eval of the base model       synth/<job>/      synthesis job
-    base/<bench>~<format>/   the base in another prompt   real/             the real-data arm (scale)
-                             format (``base_formats``)
-    student/model|eval/      (run)                        <label>/model|eval/<bench>/  (scale)
-    <eval dir>@sampled/      the sampled eval beside each greedy one (``sampled``)
-    scale.json  result.json  stages.json  study.json  report/
-
-Labels: ``synthetic-<N>``, ``synthetic-<N>-seed<S>`` (``repeat_sizes`` x ``repeat_seeds``), ``real-<N>``.
+The study folder's layout and the students' labels are :mod:`mathsynth.contracts`' (its docstring
+draws the layout).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mathsynth.config import EXECUTOR_FIELDS, EvalConfig, SynthConfig, TrainConfig, build
+from mathsynth.contracts import (  # noqa: F401 (bench_dir, eval_dir: re-exported for older imports)
+    BASE,
+    FORMAT_SEP,
+    HEADLINE_METRICS,
+    REAL_DIR,
+    REPORT_DIR,
+    RUN_STUDENT,
+    SFT_FILE,
+    STUDY_FILE,
+    Student,
+    bench_dir,
+    eval_dir,
+    model_dir,
+    synth_dir,
+)
 from mathsynth.errors import MathsynthError
 from mathsynth.io import atomic_write_json, locked_out, read_jsonl, run_manifest
 from mathsynth.recipe import StudyConfig
 from mathsynth.scale.pipeline import Pipeline
 
-#: An eval folder's sibling holding the sampled eval of the same model and benchmark.
-SAMPLED_SUFFIX = "@sampled"
-#: Separates a benchmark folder from the prompt format of a base-model eval in another format.
-FORMAT_SEP = "~"
-
 
 def _make(cls, section: str, values: dict) -> Any:
     return build(cls, values, f"invalid '{section}' settings in the study recipe")
-
-
-def bench_dir(bench: str) -> str:
-    """A folder name for a benchmark reference.
-
-    >>> bench_dir("gsm8k:test"), bench_dir("data/my.jsonl")
-    ('gsm8k-test', 'my')
-    """
-    return Path(bench).stem if bench.endswith(".jsonl") else bench.replace(":", "-")
 
 
 class Study:
@@ -61,7 +54,7 @@ class Study:
         self.prompt = cfg.train.get("prompt")
         self.synth = {job.name: _make(SynthConfig, f"synth ({job.name})",
                                       {"eval_prompt": self.prompt, **cfg.synth_job(job.name),
-                                       "out": str(self.root / "synth" / job.name)})
+                                       "out": str(synth_dir(self.root, job.name))})
                       for job in cfg.synth}
         if cfg.sizes is not None and (not cfg.sizes or min(cfg.sizes) < 1):
             raise MathsynthError("study recipe: 'sizes' must be positive example counts")
@@ -101,36 +94,24 @@ def _eval_stage(p: Pipeline, study: Study, name: str, model: str, bench: str, ou
 
     def go():
         m = run_eval(ecfg, **kw)
-        return {k: m["overall"].get(k) for k in ("pass@1", "pass_ratio@N", "pass@N", "no_answer_rate")}
+        return {k: m["overall"].get(k) for k in (*HEADLINE_METRICS, "no_answer_rate")}
 
     return p.stage(name, settings, out, go, upstream)
-
-
-def eval_dir(root: Path, label: str, bench: str, prompt: str | None = None, sampled: bool = False) -> Path:
-    """The one place that lays out eval folders in a study (see the module docstring).
-
-    >>> eval_dir(Path("s"), "base", "svamp", "chat", sampled=True).as_posix()
-    's/base/svamp~chat@sampled'
-    >>> eval_dir(Path("s"), "real-500", "gsm8k:test").as_posix()
-    's/real-500/eval/gsm8k-test'
-    """
-    name = bench_dir(bench) + (f"{FORMAT_SEP}{prompt}" if prompt else "") + (SAMPLED_SUFFIX if sampled else "")
-    return root / "base" / name if label == "base" else root / label / "eval" / name
 
 
 def _evals(p: Pipeline, study: Study, label: str, model: str, root: Path, upstream, kw) -> list[Path]:
     """The eval stages of one model on every benchmark (and the sampled evals, if configured);
     the base model also in each of ``base_formats`` (greedy only)."""
     dirs = []
-    formats = [None] + (list(study.cfg.base_formats) if label == "base" else [])
+    formats = [None] + (list(study.cfg.base_formats) if label == BASE else [])
     for b in study.cfg.benchmarks:
         for fmt in formats:
             # The sampled eval (PassRatio@N, Pass@N) runs in the training format only: the base's other
             # formats are there for its best greedy first answer.
             for sampled in (False, True) if study.cfg.sampled and fmt is None else (False,):
                 out = eval_dir(root, label, b, fmt, sampled)
-                name = (f"eval:{label}:{b}" if label != "base" else f"base-eval:{b}") + \
-                    (f"~{fmt}" if fmt else "") + (":sampled" if sampled else "")
+                name = (f"eval:{label}:{b}" if label != BASE else f"base-eval:{b}") + \
+                    (f"{FORMAT_SEP}{fmt}" if fmt else "") + (":sampled" if sampled else "")
                 _eval_stage(p, study, name, model, b, out, upstream, kw, sampled, fmt)
                 dirs.append(out)
     return dirs
@@ -154,34 +135,29 @@ def _pool_size(paths: list[Path]) -> int:
 
 
 @dataclass(frozen=True)
-class StudentRun:
-    """One student of a study: its folder label, data kind ("synthetic"/"real"), size (None: all
-    data), training seed, training data spec and the stages that data comes from. Labels are
-    made here and never parsed back: scale.json takes kind, size and seed from this record."""
+class StudentRun(Student):
+    """A :class:`~mathsynth.contracts.Student` with what training it takes: the training data spec
+    and the stages that data comes from."""
 
-    label: str
-    data: str
-    size: int | None
-    seed: int
-    src: str
-    upstream: list[str]
+    src: str = ""
+    upstream: list[str] = field(default_factory=list)
 
 
 def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: list[str], console) -> list[StudentRun]:
     cfg = study.cfg
-    pool = _pool_size([Path(s.out) / "sft.jsonl" for s in study.synth.values()])
+    pool = _pool_size([Path(s.out) / SFT_FILE for s in study.synth.values()])
     if pool < max(cfg.sizes):
         raise MathsynthError(f"the synthetic pool holds {pool} examples, fewer than the largest size "
                              f"{max(cfg.sizes)}; raise the synth jobs' limit/per_seed or lower 'sizes'")
-    base_seed = cfg.train.get("seed")
-    runs = [StudentRun(f"synthetic-{n}", "synthetic", n, base_seed, data, synth_stages) for n in sorted(cfg.sizes)]
+    base_seed = int(cfg.train.get("seed") or 0)
+    runs = [StudentRun("synthetic", n, base_seed, src=data, upstream=synth_stages) for n in sorted(cfg.sizes)]
     for n in sorted(cfg.repeat_sizes):
-        runs += [StudentRun(f"synthetic-{n}-seed{sd}", "synthetic", n, sd, data, synth_stages)
+        runs += [StudentRun("synthetic", n, sd, repeat=True, src=data, upstream=synth_stages)
                  for sd in cfg.repeat_seeds if sd != base_seed]
     if cfg.real:
         from mathsynth.scale.real import prepare_real
 
-        out = root / "real"
+        out = root / REAL_DIR
         settings = {"ref": cfg.real, "max_steps": cfg.real_max_steps, "prompt": study.prompt,
                     "decontam": cfg.real_decontam_benchmarks, "embeddings": cfg.real_embeddings}
         stats = p.result(p.stage("real-data", settings, out, lambda: prepare_real(
@@ -192,7 +168,7 @@ def _scale_runs(p: Pipeline, study: Study, root: Path, data: str, synth_stages: 
         if skipped and console is not None:
             console.print(f"real data {cfg.real!r} keeps {stats['kept']} examples after filtering: no real-data "
                           f"students at sizes {skipped}")
-        runs += [StudentRun(f"real-{n}", "real", n, base_seed, str(out / "sft.jsonl"), ["real-data"])
+        runs += [StudentRun("real", n, base_seed, src=str(out / SFT_FILE), upstream=["real-data"])
                  for n in wanted if n <= stats["kept"]]
     return runs
 
@@ -210,7 +186,7 @@ def run_study(cfg: StudyConfig, *, scale: bool = False, console: Any = None, sho
     study = Study(cfg)
     root = study.root
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(root / "study.json", run_manifest("scale" if scale else "run", cfg.model_dump()))
+    atomic_write_json(root / STUDY_FILE, run_manifest("scale" if scale else "run", cfg.model_dump()))
     p = _pipeline(cfg, root, console)
     try:
         return _conduct(p, study, cfg, scale, console, show_progress)
@@ -228,25 +204,26 @@ def _pipeline(cfg: StudyConfig, root: Path, console: Any) -> Pipeline:
 
 def _conduct(p: Pipeline, study: Study, cfg: StudyConfig, scale: bool, console: Any, show_progress: bool) -> dict:
     from mathsynth.synth.runner import run_synth
+    from mathsynth.train.data import format_spec
 
     root = study.root
     # Stages running as Ray tasks print nothing; the driver says when each is done.
     concurrent = cfg.executor.kind == "ray"
     kw = {"console": None if concurrent else console, "show_progress": show_progress and not concurrent}
-    eval_dirs = _evals(p, study, "base", cfg.model, root, (), kw)
+    eval_dirs = _evals(p, study, BASE, cfg.model, root, (), kw)
     for name, scfg in study.synth.items():
         p.stage(f"synth:{name}", scfg.model_dump(exclude={"out", *EXECUTOR_FIELDS}), Path(scfg.out),
                 lambda scfg=scfg: {k: v for k, v in run_synth(scfg, **kw).items() if not isinstance(v, dict | list)})
     p.wait()  # the students' sizes are checked against the synthetic pool
-    sft = [Path(s.out) / "sft.jsonl" for s in study.synth.values()]
+    sft = [Path(s.out) / SFT_FILE for s in study.synth.values()]
     synth_stages = [f"synth:{n}" for n in study.synth]
-    data = ",".join(str(x) for x in sft)
-    runs = [StudentRun("student", "synthetic", None, 0, data, synth_stages)] if not scale else \
+    data = format_spec([str(x) for x in sft])
+    runs = [StudentRun("synthetic", None, 0, src=data, upstream=synth_stages)] if not scale else \
         _scale_runs(p, study, root, data, synth_stages, console)
     for run in runs:
-        model_dir = root / run.label / "model"
-        _train_stage(p, study, f"train:{run.label}", run.src, model_dir, run.size, run.upstream, kw, run.seed)
-        eval_dirs += _evals(p, study, run.label, str(model_dir), root, [f"train:{run.label}"], kw)
+        model = model_dir(root, run.label)
+        _train_stage(p, study, f"train:{run.label}", run.src, model, run.size, run.upstream, kw, run.seed)
+        eval_dirs += _evals(p, study, run.label, str(model), root, [f"train:{run.label}"], kw)
     p.wait()
     lines = []
     if scale:
@@ -266,7 +243,7 @@ def _conduct(p: Pipeline, study: Study, cfg: StudyConfig, scale: bool, console: 
 
         # a study folder brings its synth/<job> folders along; a run's synth folders are named here
         inputs = [root] if scale else eval_dirs + [Path(s.out) for s in study.synth.values()]
-        report = str(build_report([str(d) for d in inputs], root / "report",
+        report = str(build_report([str(d) for d in inputs], root / REPORT_DIR,
                                   title=f"mathsynth {'scale' if scale else 'run'}: {root.name}")["html"])
     return {"stages": {k: v.get("status") for k, v in p.state.items()}, "report": report, "summary": lines}
 
@@ -281,9 +258,9 @@ def _run_summary(root: Path, study: Study) -> list[str]:
             # The sampled eval (PassRatio@N, Pass@N) runs in the training format only: the base's other
             # formats are there for its best greedy first answer.
             for sampled in (False, True) if study.cfg.sampled and fmt is None else (False,):
-                base = eval_dir(root, "base", b, fmt, sampled)
-                label = "base" + (f" ({fmt} format)" if fmt else "")
-                comps = compare_runs(base, eval_dir(root, "student", b, None, sampled), label, "student")
+                base = eval_dir(root, BASE, b, fmt, sampled)
+                label = BASE + (f" ({fmt} format)" if fmt else "")
+                comps = compare_runs(base, eval_dir(root, RUN_STUDENT, b, None, sampled), label, RUN_STUDENT)
                 metrics = ("pass_ratio@N", "pass@N") if sampled else ("pass@1",) if study.cfg.sampled else \
                     ("pass@1", "pass_ratio@N")
                 lines += [f"{b}: {describe(c)}" for c in comps if c["metric"] in metrics]

@@ -12,20 +12,27 @@ from typing import Any
 
 import numpy as np
 
+from mathsynth.contracts import (
+    BASE,
+    HEADLINE_METRICS,
+    METRICS_FILE,
+    RESULT_FILE,
+    SAMPLES_FILE,
+    SCALE_FILE,
+    eval_dir,
+)
 from mathsynth.evaluate.compare import compare_values, problem_values
 from mathsynth.io import atomic_write_json
 from mathsynth.recipe import StudyConfig
-from mathsynth.scale.study import eval_dir
 from mathsynth.stats import slope_bootstrap
 
-METRICS = ("pass@1", "pass_ratio@N", "pass@N")
 #: Metrics read from the sampled eval when a study has one (the greedy eval has one answer each).
 SAMPLED_METRICS = ("pass_ratio@N", "pass@N", "pass@k", "maj@k")
-_GROUP_KEYS = ("pass@1", "pass_ratio@N", "pass@N", "n_problems", "errors", "ci95", "small_cell")
+_GROUP_KEYS = (*HEADLINE_METRICS, "n_problems", "errors", "ci95", "small_cell")
 
 
 def _metrics(path: Path) -> dict | None:
-    f = path / "metrics.json"
+    f = path / METRICS_FILE
     return json.loads(f.read_text(encoding="utf-8")) if f.exists() else None
 
 
@@ -36,7 +43,7 @@ def _point(root: Path, label: str, data: str, size: int, seed: int, bench: str, 
     o = m.get("overall", {})
     point = {"label": label, "data": data, "size": size, "seed": seed, "benchmark": bench, "prompt": prompt,
              "eval_dir": str(main_dir.relative_to(root)),
-             **{k: o.get(k) for k in (*METRICS, "no_answer_rate", "truncated_rate", "pass@k", "maj@k",
+             **{k: o.get(k) for k in (*HEADLINE_METRICS, "no_answer_rate", "truncated_rate", "pass@k", "maj@k",
                                       "pass@1_source", "n_problems")},
              "ci95": dict(o.get("ci95") or {}), "errors": o.get("errors"), "step_fit": m.get("step_fit")}
     sm = _metrics(eval_dir(root, label, bench, prompt, sampled=True))
@@ -85,9 +92,9 @@ class _Values:
         key = (label, bench, prompt)
         if key not in self._cache:
             main = eval_dir(self.root, label, bench, prompt)
-            vals = problem_values(main) if (main / "samples.jsonl").exists() else None
+            vals = problem_values(main) if (main / SAMPLES_FILE).exists() else None
             sdir = eval_dir(self.root, label, bench, prompt, sampled=True)
-            if vals is not None and (sdir / "samples.jsonl").exists():
+            if vals is not None and (sdir / SAMPLES_FILE).exists():
                 sv = problem_values(sdir)
                 vals = {i: {"pass@1": v["pass@1"], **({k: sv[i][k] for k in ("pass_ratio@N", "pass@N")}
                                                       if i in sv else {})} for i, v in vals.items()}
@@ -100,7 +107,7 @@ def _compare(values: _Values, a: tuple, b: tuple, bench: str, kind: str) -> list
     if not va or not vb:
         return []
     out = []
-    for metric in METRICS:
+    for metric in HEADLINE_METRICS:
         # the sampled eval covers a subset: compare a metric on the problems that have it in both runs
         ids = [i for i in va if metric in va[i] and metric in vb.get(i, {})]
         if ids:
@@ -130,11 +137,11 @@ def write_scale_summary(root: Path, cfg: StudyConfig, runs: list) -> dict:
     points, comparisons, fits = [], [], {}
     for b in cfg.benchmarks:
         bases = [None] + list(cfg.base_formats)
-        points += [_point(root, "base", "base", 0, base_seed, b, f) for f in bases]
+        points += [_point(root, BASE, BASE, 0, base_seed, b, f) for f in bases]
         for r in runs:
             points.append(_point(root, r.label, r.data, int(r.size or 0), r.seed, b))
             for f in bases:
-                comparisons += _compare(values, ("base", f), (r.label, None), b, "student vs base")
+                comparisons += _compare(values, (BASE, f), (r.label, None), b, "student vs base")
         by_key = {(r.data, r.size, r.seed): r.label for r in runs}
         for r in runs:
             if r.data == "real" and ("synthetic", r.size, base_seed) in by_key:
@@ -145,7 +152,7 @@ def write_scale_summary(root: Path, cfg: StudyConfig, runs: list) -> dict:
                                         "training seed vs training seed")
         for data in ("synthetic", "real"):
             series = sorted((int(r.size), r.label) for r in runs if r.data == data and r.seed == base_seed and r.size)
-            for metric in METRICS:
+            for metric in HEADLINE_METRICS:
                 fit = _slope_fit(values, series, b, metric)
                 if fit is not None:
                     fits[f"{b}/{data}/{metric}"] = fit
@@ -159,9 +166,9 @@ def write_scale_summary(root: Path, cfg: StudyConfig, runs: list) -> dict:
     summary = {"model": cfg.model, "n": n_from.get("n"), "benchmarks": cfg.benchmarks,
                "sizes": sorted(cfg.sizes or []), "real": cfg.real, "points": points, "fits": fits,
                "comparisons": comparisons, "primary_outcome": cfg.primary_outcome}
-    atomic_write_json(root / "scale.json", summary)
+    atomic_write_json(root / SCALE_FILE, summary)
     if cfg.primary_outcome:
-        atomic_write_json(root / "result.json", primary_result(summary, cfg, runs))
+        atomic_write_json(root / RESULT_FILE, primary_result(summary, cfg, runs))
     return summary
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mathsynth.data import get_benchmark, list_benchmarks, load_benchmark
+from mathsynth.data import get_benchmark, list_benchmarks, load_benchmark, resolve
 from mathsynth.data.registry import data_dir
 from mathsynth.errors import MathsynthError
 from mathsynth.synth.decontam_embed import EMBED_MODEL, Embedder, embed_texts, load_embedder
@@ -120,9 +120,10 @@ class Decontaminator:
         seen: set[str] = set()
         for name in benchmarks:
             # "name" means its test split; "name:split" (e.g. a development split) names another
-            info = get_benchmark(name.split(":", 1)[0])
-            split = name.split(":", 1)[1].strip() if ":" in name else "test"
-            label = info.name if split == "test" else f"{info.name}:{split}"
+            ref = resolve(name, check=False)
+            info, split, label = ref.info, ref.split, ref.label
+            if info is None:
+                get_benchmark(name)  # a file is no test set: raises, listing the benchmarks
             if split not in info.splits:
                 self.skipped[label] = f"no {split} split"
                 continue
@@ -132,7 +133,7 @@ class Decontaminator:
                     self.skipped[label] = f"data missing ({path or '$MATHSYNTH_DATA_DIR unset'})"
                     continue
             try:
-                probs = load_benchmark(info.name, split)
+                probs = load_benchmark(ref)
             except MathsynthError as e:
                 self.skipped[label] = str(e)
                 continue
@@ -177,7 +178,7 @@ class Decontaminator:
         self.use_embeddings = True
 
     def _test_embeddings(self, cache: bool) -> np.ndarray:
-        from mathsynth.backends.models import cache_dir
+        from mathsynth.models import cache_dir
 
         assert self._model is not None
         digest = hashlib.sha256(self._model.key.encode())

@@ -7,6 +7,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mathsynth.contracts import (
+    GENERATED_FILE,
+    QUESTIONS_FILE,
+    REJECT_STAGES,
+    REJECTS_FILE,
+    SFT_FILE,
+    STATS_FILE,
+)
 from mathsynth.formats import get_format, sft_solution
 from mathsynth.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 
@@ -24,7 +32,7 @@ def finalize(out: Path, cfg: Any, style: str, *, backend: dict | None = None, se
     from mathsynth.synth.dedup import Deduper
 
     records: dict[str, dict] = {}
-    for rec in read_jsonl(out / "generated.jsonl", tolerate_truncated_tail=True):
+    for rec in read_jsonl(out / GENERATED_FILE, tolerate_truncated_tail=True):
         records[rec["id"]] = rec  # a unit recorded twice (crash between write and flush) counts once
     # Units whose teacher request failed have no verdict yet: the next run redoes them.
     failed = [records[k] for k in sorted(records) if records[k]["status"] == "failed"]
@@ -64,14 +72,13 @@ def finalize(out: Path, cfg: Any, style: str, *, backend: dict | None = None, se
     questions = [{k: r.get(k) for k in QUESTION_KEYS} for r in accepted]
     sft = [{"id": r["id"], "messages": fmt.sft_messages(r["question"], sft_solution(r["solution"], r["answer"]))}
            for r in accepted]
-    atomic_write_jsonl(out / "questions.jsonl", questions)
-    atomic_write_jsonl(out / "rejects.jsonl", rejects)
-    atomic_write_jsonl(out / "sft.jsonl", sft)
+    atomic_write_jsonl(out / QUESTIONS_FILE, questions)
+    atomic_write_jsonl(out / REJECTS_FILE, rejects)
+    atomic_write_jsonl(out / SFT_FILE, sft)
 
     # Acceptance per filter: of the items that reached it, the share that passed.
-    order = ["question", "symbolic", "answer", "consistency", "arithmetic", "length", "dedup", "decontamination"]
     reached, by_filter = len(ordered), {}
-    for stage in order:
+    for stage in REJECT_STAGES:
         n_rej = stage_counts.get(stage, 0)
         if n_rej or stage in ("dedup", "decontamination"):
             by_filter[stage] = {"reached": reached, "rejected": n_rej,
@@ -84,7 +91,7 @@ def finalize(out: Path, cfg: Any, style: str, *, backend: dict | None = None, se
              "decontamination": {"benchmarks": decontam.benchmarks, "skipped": getattr(decontam, "skipped", []),
                                  "embeddings": cfg.decontam_embeddings},
              "backend": backend or {}, "seconds_this_run": round(seconds, 2)}
-    atomic_write_json(out / "stats.json", stats)
+    atomic_write_json(out / STATS_FILE, stats)
     return stats
 
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mathsynth.grading.extract import extract_answer, match_brace, rules_for
+from mathsynth.grading.extract import extract_answer, rules_for
+from mathsynth.latex import all_boxed, strip_wrapper
 
 __all__ = ["MAX_INPUT_CHARS", "ParsedAnswer", "ParsedQuestion", "parse_answer", "parse_question"]
 
@@ -213,34 +214,20 @@ def parse_question(text: str, mode_has_verification: bool, *, min_chars: int = 1
     return ParsedQuestion(question, None, verification, changed)
 
 
-_BOX = re.compile(r"\\(?:boxed|fbox)[ \t]*\{")
 _ANSWER_PREFIX = re.compile(r"^(?:the )?(?:final )?answer(?: is)?[ \t]*[:=]?[ \t]*", re.IGNORECASE)
 _NUMBER = re.compile(r"(?:[a-z][ \t]*=[ \t]*)?(?:\\?\$|€|£)?[ \t]*([-+−]?)(\d{1,3}(?:,\d{3})+|\d+|)(\.\d+)?"
                      r"(/\d+)?[ \t]*(%|[A-Za-z][A-Za-z. \t/²³-]*)?", re.IGNORECASE)
 
 
-def _all_boxed(text: str) -> list[str]:
-    """Contents of every top-level ``\\boxed{}``; stops at an unclosed one (linear overall)."""
-    out, pos = [], 0
-    while True:
-        m = _BOX.search(text, pos)
-        if not m:
-            return out
-        close = match_brace(text, m.end() - 1)
-        if close is None:
-            return out
-        out.append(text[m.end():close].strip())
-        pos = close + 1
-
-
 def _strip_math(s: str) -> str:
     s = s.strip().strip("*").strip()
     s = _ANSWER_PREFIX.sub("", s).strip()
-    for _ in range(3):
+    for _ in range(8):  # wrappers can nest: "**$12$**."
         s = s.rstrip(" .。").strip()
-        for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**")):
-            if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
-                s = s[len(left):len(s) - len(right)].strip()
+        inner = strip_wrapper(s)
+        if inner is None:
+            break
+        s = inner
     return s
 
 
@@ -285,12 +272,12 @@ def parse_answer(text: str, style: str) -> ParsedAnswer:
     if solution is None:  # no SOLUTION header: everything before the FINAL ANSWER header (or all of it)
         cut = min((pos for k, _, pos in secs if k == "answer"), default=len(text))
         solution = text[:cut].strip() or None
-    boxes = _all_boxed(text)
+    boxes = all_boxed(text)
     if len({_norm(b) for b in boxes}) > 1 and (style == "math" or final is None):
         return ParsedAnswer(solution, None, "multiple different boxed answers")
     if final is not None:
         final = _drop_chatter(final)
-        inner = _all_boxed(final)
+        inner = all_boxed(final)
         raw = inner[-1] if inner else final
     else:
         # Without a FINAL ANSWER header only explicit markers count ("the answer is", ####, \boxed):

@@ -16,6 +16,7 @@ from typing import Any
 from mathsynth.backends.base import BudgetExceeded, GenerationRequest, SamplingParams, generator_stats
 from mathsynth.backends.shards import shard_plan, shards_per_call
 from mathsynth.config import SynthConfig
+from mathsynth.contracts import GENERATED_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.io import locked_out
 from mathsynth.progress import progress_bar
@@ -50,16 +51,6 @@ def answer_id(uid: str) -> str:
     return uid + "/answer"
 
 
-def _seed_split(cfg: SynthConfig) -> str:
-    """Seeds come from a train split; a benchmark without one (``demo``) uses its only split."""
-    if cfg.split:
-        return cfg.split
-    from mathsynth.data import list_benchmarks
-
-    info = {b.name: b for b in list_benchmarks()}.get(cfg.seeds.split(":")[0])
-    return "train" if info is None or "train" in info.splits else info.splits[0]
-
-
 def _style(cfg: SynthConfig, seeds: list) -> str:
     if cfg.style:
         if cfg.style not in ("gsm8k", "math"):
@@ -76,12 +67,16 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
 
     >>> import tempfile
     >>> s = run_synth(SynthConfig(seeds="demo", teacher="symbolic", out=tempfile.mkdtemp(),
-    ...               decontam_embeddings=False), show_progress=False)  # doctest: +SKIP
+    ...               decontam_embeddings=False, decontam_benchmarks=[]), show_progress=False)
+    >>> s["units"], s["accepted"] + s["rejected"] == s["units"]
+    (32, True)
     """
-    from mathsynth.data import load_benchmark
+    from mathsynth.data import load_benchmark, resolve
     from mathsynth.grading import Grader
 
-    seeds = load_benchmark(cfg.seeds, split=_seed_split(cfg), limit=None if cfg.seed_max_steps else cfg.limit)
+    # Seeds come from the split the reference or --split names, else the training split (demo: its only one).
+    ref = resolve(cfg.seeds, cfg.split or None)
+    seeds = load_benchmark(ref, limit=None if cfg.seed_max_steps else cfg.limit)
     if cfg.seed_max_steps:  # easy seeds only (GSM8K: calculator annotations); the limit counts kept seeds
         seeds = [s for s in seeds if 1 <= (s.meta.get("steps") or 0) <= cfg.seed_max_steps][:cfg.limit]
     if not seeds:
@@ -91,7 +86,7 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
     symbolic = cfg.teacher == "symbolic"
     # A unit whose teacher request failed (transport, timeout, server error) is not a verdict on the
     # question: it is recorded as "failed" and redone by the next run; content rejects are final.
-    with StageRun(cfg, "synth", "generated.jsonl", "synthesized units", keys=GENERATION_KEYS,
+    with StageRun(cfg, "synth", GENERATED_FILE, "synthesized units", keys=GENERATION_KEYS,
                   retryable=lambda r: r.get("status") == "failed") as run:
         done = {r["id"] for r in run.resume()}
         todo = [(s, i) for s, i in units if unit_id(s.id, i) not in done]

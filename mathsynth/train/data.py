@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,26 @@ def parse_spec(spec: str) -> list[Source]:
     return sources
 
 
+def format_spec(refs: Sequence[str]) -> str:
+    """The data spec that pools ``refs`` (no ratios): the one writer of what :func:`parse_spec` reads,
+    so a caller never joins sources itself. A source the spec cannot carry is refused.
+
+    >>> format_spec(["s/synth/a/sft.jsonl", "s/synth/b/sft.jsonl"])
+    's/synth/a/sft.jsonl,s/synth/b/sft.jsonl'
+    >>> [s.ref for s in parse_spec(format_spec(["a.jsonl", "gsm8k:train"]))]
+    ['a.jsonl', 'gsm8k:train']
+    >>> format_spec(["a,b.jsonl"])
+    Traceback (most recent call last):
+    ...
+    mathsynth.errors.MathsynthError: data source 'a,b.jsonl' cannot be written in a data spec (a comma, or a ':number' end read as a mixing ratio); rename it
+    """
+    for ref in refs:
+        if "," in ref or ref != ref.strip() or not ref or parse_spec(ref) != [Source(ref)]:
+            raise MathsynthError(f"data source {ref!r} cannot be written in a data spec (a comma, or a ':number' "
+                                 "end read as a mixing ratio); rename it")
+    return ",".join(refs)
+
+
 def _check_messages(msgs, path: str, line: int) -> list[dict]:
     if not isinstance(msgs, list) or not msgs:
         raise InputError("must be a non-empty list of {role, content}", path=path, line=line, field="messages")
@@ -130,15 +151,14 @@ def read_examples(ref: str, *, prompt: str = "vicuna", empty: list[str] | None =
 
 def _benchmark_examples(ref: str, prompt: str) -> list[dict]:
     # Real (seed) data in the same SFT shape as synthetic data, for the paper's real-vs-synthetic table.
-    from mathsynth.data import get_benchmark, load_benchmark
+    from mathsynth.data import get_benchmark, load_benchmark, resolve
     from mathsynth.formats import get_format
 
     fmt = get_format(prompt)
-    name, _, split = ref.partition(":")
-    if not split:
-        splits = get_benchmark(name).splits
-        split = "train" if "train" in splits else splits[0]
-    problems = load_benchmark(name, split=split)
+    bench = resolve(ref, None)  # no split named: the training split
+    if bench.info is None:
+        get_benchmark(ref)  # not a file (read_examples saw none) and not a benchmark: raises, naming both
+    problems = load_benchmark(bench)
     out = []
     for p in problems:
         if not p.solution:
@@ -149,8 +169,11 @@ def _benchmark_examples(ref: str, prompt: str) -> list[dict]:
     return out
 
 
-def _rank(example: dict) -> str:
-    return hashlib.sha256(f"{example['source']}\0{example['id']}".encode()).hexdigest()
+def _rank(position: int, example: dict) -> str:
+    # The order is keyed by the source's position in the spec and the example's id, not by the
+    # file's path: the same data in another folder (a copy, another study folder, a rerun after a
+    # move) selects the same examples in the same order.
+    return hashlib.sha256(f"{position}\0{example['id']}".encode()).hexdigest()
 
 
 def select(sources: list[Source], examples: list[list[dict]], limit: int | None) -> list[dict]:
@@ -175,14 +198,15 @@ def select(sources: list[Source], examples: list[list[dict]], limit: int | None)
         raise MathsynthError(f"data source {empty[0]!r} has no examples (empty data), so the mix ratio "
                              "cannot be kept")
     if sources[0].ratio is None:
-        merged = sorted((e for exs in examples for e in exs), key=_rank)
+        merged = [e for _, e in sorted(((_rank(k, e), e) for k, exs in enumerate(examples) for e in exs),
+                                       key=lambda t: t[0])]
         return merged[:limit] if limit else merged
     total = sum(s.ratio for s in sources)
     keyed = []
-    for src, exs in zip(sources, examples, strict=True):
+    for k, (src, exs) in enumerate(zip(sources, examples, strict=True)):
         w = src.ratio / total
-        for j, e in enumerate(sorted(exs, key=_rank)):
-            keyed.append(((j + 0.5) / w, _rank(e), e))
+        for j, (rank, e) in enumerate(sorted(((_rank(k, e), e) for e in exs), key=lambda t: t[0])):
+            keyed.append(((j + 0.5) / w, rank, e))
     keyed.sort(key=lambda t: (t[0], t[1]))
     if limit is None:
         # Stop where the first source runs out, so the mix keeps its ratio.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mathsynth.config import TrainConfig
+from mathsynth.contracts import TRAIN_CONFIG_FILE, TRAIN_LOG_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.io import atomic_write_json, locked_out, read_json, run_manifest
 
@@ -55,7 +56,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
 def _precision(dtype: str) -> dict:
     import torch
 
-    from mathsynth.backends.transformers_backend import pick_dtype
+    from mathsynth.models import pick_dtype
 
     # The same choice as generation: bf16 autocast where the hardware is fast at it, else fp32.
     dt = pick_dtype(dtype, "cuda" if torch.cuda.is_available() else "cpu")
@@ -65,9 +66,9 @@ def _precision(dtype: str) -> dict:
 def prepare_folder(cfg: TrainConfig, *, resume: bool | None, restart: bool) -> tuple[Path | None, dict | None]:
     """Decide what to do with MODELDIR: (checkpoint to resume from, finished manifest or None)."""
     out = Path(cfg.out)
-    old = read_json(out / "train_config.json")
+    old = read_json(out / TRAIN_CONFIG_FILE)
     if restart:
-        for name in ("checkpoints", "train_log.jsonl", "train_config.json"):
+        for name in ("checkpoints", TRAIN_LOG_FILE, TRAIN_CONFIG_FILE):
             p = out / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         old = None
@@ -163,8 +164,8 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
     ...                       out="/tmp/m"))["global_step"]  # doctest: +SKIP
     2
     """
-    from mathsynth.backends.models import weights_path
     from mathsynth.formats import get_format
+    from mathsynth.models import weights_path
     from mathsynth.train.data import load_training_data
     from mathsynth.train.encode import encode
 
@@ -192,7 +193,7 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
                     encode=estats.to_dict(), data_sha256=data_hash, ids_sha256=hashlib.sha256(
                         "\n".join(e["id"] for e in examples).encode()).hexdigest())
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "train_config.json", manifest)
+    atomic_write_json(out / TRAIN_CONFIG_FILE, manifest)
     if console is not None:
         console.print(f"training on {estats.kept} examples ({estats.tokens:,} tokens; "
                       f"{estats.dropped_over_length} dropped, {estats.truncated} truncated for max_length "
@@ -201,7 +202,7 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
     if ckpt is not None:
         from mathsynth.train.callbacks import trim_log
 
-        trim_log(out / "train_log.jsonl", int(ckpt.name.split("-")[-1]))
+        trim_log(out / TRAIN_LOG_FILE, int(ckpt.name.split("-")[-1]))
     epoch0, t0 = trainer.state.epoch or 0.0, time.time()
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     runtime = time.time() - t0
@@ -218,7 +219,7 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
                "first_loss": next((h["loss"] for h in state.log_history if "loss" in h), None)}
     manifest.update(status="done", summary=summary)
     if trainer.is_world_process_zero():
-        atomic_write_json(out / "train_config.json", manifest)
+        atomic_write_json(out / TRAIN_CONFIG_FILE, manifest)
     return summary
 
 
@@ -227,7 +228,7 @@ def _build_trainer(cfg, base, tok, rows, tokens, console, show_progress):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, PrinterCallback
 
-    from mathsynth.backends.transformers_backend import quiet_transformers
+    from mathsynth.models import quiet_transformers
     from mathsynth.train.callbacks import JsonlLogCallback, ProgressCallback
     from mathsynth.train.loss import CompactSFTTrainer
 
@@ -239,7 +240,7 @@ def _build_trainer(cfg, base, tok, rows, tokens, console, show_progress):
     # and packed examples attend to each other (tests/test_train.py checks this); training never
     # needs the cache anyway.
     model.config.use_cache = False
-    callbacks = [JsonlLogCallback(out / "train_log.jsonl")]
+    callbacks = [JsonlLogCallback(out / TRAIN_LOG_FILE)]
     if show_progress:
         callbacks.append(ProgressCallback(console, tokens))
     trainer = CompactSFTTrainer(model=model, args=_sft_args(cfg, out), train_dataset=Dataset.from_list(rows),
