@@ -11,7 +11,7 @@ sha256. The last line is::
     chaos: K kills, lost L, duplicated D, outputs identical True|False
 
 Usage: ``MATHSYNTH_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python bench/chaos.py [--kills 20]
-[--work /tmp/chaos] [--seed 0]``
+[--work /tmp/chaos] [--seed 0] [--keep-ref]``
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ train:
   max_length: 384
 """
 
-# Keys that record when or how fast, not what: they may differ between two correct runs.
-VOLATILE = {"seconds_this_run", "tokens_this_run", "backend", "created", "elapsed", "tokens_per_s",
+# Keys that record when or how fast, not what: they may differ between two correct runs
+# (settings_key hashes settings that config.json holds, and config.json is compared).
+VOLATILE = {"settings_key", "argv", "seconds_this_run", "tokens_this_run", "backend", "created", "elapsed", "tokens_per_s",
             "train_runtime", "train_samples_per_second", "train_steps_per_second", "seconds", "time"}
 
 
@@ -85,11 +86,15 @@ def run(recipe: Path, out: Path, cache: Path, *, kill_after: float | None = None
     return True
 
 
-def strip(obj):
+def strip(obj, run: Path | None = None):
+    """``obj`` without its volatile keys, with the run's own folder and cache written as ``<root>``
+    and ``<cache>``: the two runs live in different folders (a student's model path, ``out``)."""
     if isinstance(obj, dict):
-        return {k: strip(v) for k, v in obj.items() if k not in VOLATILE}
+        return {k: strip(v, run) for k, v in obj.items() if k not in VOLATILE}
     if isinstance(obj, list):
-        return [strip(v) for v in obj]
+        return [strip(v, run) for v in obj]
+    if isinstance(obj, str) and run is not None:
+        return obj.replace(str(run.parent / f"cache-{run.name}"), "<cache>").replace(str(run), "<root>")
     return obj
 
 
@@ -109,18 +114,22 @@ def compare(ref: Path, got: Path) -> dict:
             if not gp.exists() or key != [(r.get("step"), r.get("loss")) for r in jsonl_records(gp)]:
                 differ.append(str(rel))
             continue
-        refs = {r.get("id", i): strip(r) for i, r in enumerate(jsonl_records(rp))}
+        refs = {r.get("id", i): strip(r, ref) for i, r in enumerate(jsonl_records(rp))}
         gots = jsonl_records(gp) if gp.exists() else []
         counts = Counter(r.get("id", i) for i, r in enumerate(gots))
         lost += sum(1 for k in refs if k not in counts)
         dup += sum(c - 1 for c in counts.values() if c > 1)
-        gmap = {r.get("id", i): strip(r) for i, r in enumerate(gots)}
+        gmap = {r.get("id", i): strip(r, got) for i, r in enumerate(gots)}
         if any(gmap.get(k) != v for k, v in refs.items()):
             differ.append(str(rel))
-    for rp in sorted(ref.rglob("metrics.json")):
-        gp = got / rp.relative_to(ref)
-        if not gp.exists() or strip(json.loads(rp.read_text())) != strip(json.loads(gp.read_text())):
-            differ.append(str(rp.relative_to(ref)))
+    # config.json holds the settings a record's settings_key hashes (with the run's folder in the
+    # student's model path), so the settings are compared there, with the folder written as <root>.
+    for name in ("metrics.json", "config.json"):
+        for rp in sorted(ref.rglob(name)):
+            gp = got / rp.relative_to(ref)
+            if not gp.exists() or strip(json.loads(rp.read_text()), ref) != \
+                    strip(json.loads(gp.read_text()), got):
+                differ.append(str(rp.relative_to(ref)))
     for rp in sorted(ref.rglob("model.safetensors")):
         gp = got / rp.relative_to(ref)
         if not gp.exists() or sha(rp) != sha(gp):
@@ -147,30 +156,47 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--work", default="/tmp/mathsynth-chaos")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep-ref", action="store_true",
+                    help="reuse the uninterrupted run in --work from an earlier call of the same recipe")
     args = ap.parse_args()
     work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     recipe = work / "chaos.yaml"
-    recipe.write_text(RECIPE)
+    ref_info = work / "ref.json"
+    keep = args.keep_ref and ref_info.exists() and recipe.exists() and recipe.read_text() == RECIPE
+    if keep:  # the reference run of an earlier call, same recipe: only the interrupted run is redone
+        shutil.rmtree(work / "chaos", ignore_errors=True)
+        shutil.rmtree(work / "cache-chaos", ignore_errors=True)
+        full = json.loads(ref_info.read_text())["seconds"]
+        print(f"chaos: uninterrupted run kept from an earlier call ({full:.0f} s)", flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        recipe.write_text(RECIPE)
     models = Path(os.environ.get("MATHSYNTH_CACHE") or Path.home() / ".cache" / "mathsynth") / "models"
-    for name in ("ref", "chaos"):
+    for name in ("chaos",) if keep else ("ref", "chaos"):
         (work / f"cache-{name}").mkdir()
         if models.is_dir():  # the converted embedded model, shared (it is read-only); responses are not
             (work / f"cache-{name}" / "models").symlink_to(models)
 
+    if not keep:
+        t0 = time.monotonic()
+        run(recipe, work / "ref", work / "cache-ref")
+        full = time.monotonic() - t0
+        ref_info.write_text(json.dumps({"seconds": full}))
+        print(f"chaos: uninterrupted run {full:.0f} s", flush=True)
+    # What a rerun costs before it does any work (imports, checks, skipping finished stages): a
+    # rerun of the finished reference, timed.
     t0 = time.monotonic()
     run(recipe, work / "ref", work / "cache-ref")
-    full = time.monotonic() - t0
-    print(f"chaos: uninterrupted run {full:.0f} s", flush=True)
+    overhead = time.monotonic() - t0
+    print(f"chaos: rerun of a finished run {overhead:.0f} s", flush=True)
 
     rng = random.Random(args.seed)
     kills, where = 0, Counter()
-    # Kill moments: past the ~startup (imports, model load), within the remaining work, so every
-    # attempt makes some progress and the kills spread over all stages.
-    startup = min(20.0, 0.15 * full)
+    # Kill moments: past the rerun's own overhead, then on average 1/K of the whole run's work, so
+    # the K kills spread over all stages (a stage's model loading is part of its work).
     while kills < args.kills:
-        at = rng.uniform(startup, startup + max(5.0, full / args.kills))
+        at = overhead + rng.uniform(0.0, max(10.0, 2 * full / args.kills))
         before = stage_now(work / "chaos")
         if run(recipe, work / "chaos", work / "cache-chaos", kill_after=at):
             break  # finished before the kill: the rest of the kills would find nothing to do
