@@ -66,8 +66,15 @@ class StageRun:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Close and drop the generator this run loaded (a given one stays open: its owner closes
+        it), so work after generation (synth's decontamination embedder) does not hold both models."""
         if self.owns_generator and self.generator is not None:
             self.generator.close()
+            self.generator = None
+            self.owns_generator = False
 
     def old_settings(self) -> dict | None:
         """The settings the folder's config.json names (None without one)."""

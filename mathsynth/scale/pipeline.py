@@ -10,7 +10,6 @@ invalidates exactly the stages after the change.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import shutil
@@ -21,6 +20,7 @@ from typing import Any
 
 from mathsynth.contracts import STAGES_FILE
 from mathsynth.io import atomic_write_json, read_json
+from mathsynth.memory import release_memory
 
 
 def stage_key(settings: Any, upstream: Sequence[str] = ()) -> str:
@@ -71,8 +71,9 @@ class Pipeline:
         t0 = time.time()
         result = fn()
         # Models, trainers and optimizer states of a finished stage are garbage now; one process
-        # runs every stage of a study, so free them before the next stage loads its own.
-        gc.collect()
+        # runs every stage of a study, so free them (and the heap pages they held) before the next
+        # stage loads its own: otherwise each stage's peak lands on top of the last one's.
+        release_memory()
         self.finish(name, result, t0)
         return result
 

@@ -19,6 +19,7 @@ from mathsynth.config import SynthConfig
 from mathsynth.contracts import GENERATED_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.io import locked_out
+from mathsynth.memory import release_memory
 from mathsynth.progress import progress_bar
 from mathsynth.stage import StageRun
 from mathsynth.synth.filters import cluster_pairs, majority, pick_solution
@@ -132,8 +133,13 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
                         prog.update(task, advance=len(chunk), acc=100 * kept / max(1, total), cost=cost)
         except BudgetExceeded as exc:
             stopped = str(exc)
-        stats = finalize(run.out, cfg, style, backend=generator_stats(run.generator),
-                         seconds=time.perf_counter() - t0)
+        backend = generator_stats(run.generator)
+        # Finalizing may load the decontamination embedder: the teacher model goes first, so the
+        # two are never resident together.
+        del teacher
+        run.release()
+        release_memory()
+        stats = finalize(run.out, cfg, style, backend=backend, seconds=time.perf_counter() - t0)
     if stopped:
         raise BudgetExceeded(stopped)
     return stats
