@@ -68,31 +68,14 @@ VOLATILE = {"settings_key", "argv", "seconds_this_run", "tokens_this_run", "back
             "train_runtime", "train_samples_per_second", "train_steps_per_second", "seconds", "time"}
 
 
-def written(out: Path) -> int:
-    """Bytes of the run's outputs so far (records, checkpoints), not its bookkeeping files."""
-    total = 0
-    for f in out.rglob("*"):
-        try:
-            if f.is_file() and f.name not in ("stages.json", "study.json", "config.json", ".mathsynth.lock"):
-                total += f.stat().st_size
-        except OSError:  # written or removed while we look
-            pass
-    return total
-
-
 def run(recipe: Path, out: Path, cache: Path, *, kill_after: float | None = None) -> bool:
-    """One ``mathsynth run``; SIGKILL its whole process group ``kill_after`` seconds after it first
-    writes output (so start-up, imports and model loading, which redo no work, never use up a kill).
+    """One ``mathsynth run``; SIGKILL its whole process group after ``kill_after`` seconds.
     Returns True when it ran to the end (exit 0), False when it was killed."""
     env = dict(os.environ, MATHSYNTH_CACHE=str(cache))
     cmd = [sys.executable, "-m", "mathsynth.cli", "run", str(recipe), "--out", str(out)]
-    start = written(out) if kill_after is not None else 0
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     try:
-        if kill_after is not None:
-            while p.poll() is None and written(out) == start:
-                time.sleep(0.2)
         p.wait(timeout=kill_after)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)  # the run and its grading workers, as a power cut would
@@ -201,17 +184,24 @@ def main() -> None:
         full = time.monotonic() - t0
         ref_info.write_text(json.dumps({"seconds": full}))
         print(f"chaos: uninterrupted run {full:.0f} s", flush=True)
-    # A rerun of the finished reference must find nothing to do (and change nothing).
+    # What a rerun costs before it does any work: a rerun of the finished reference (imports, checks,
+    # skipping finished stages) plus loading the model, which an interrupted stage does again.
     t0 = time.monotonic()
     run(recipe, work / "ref", work / "cache-ref")
-    print(f"chaos: rerun of a finished run {time.monotonic() - t0:.0f} s", flush=True)
+    rerun = time.monotonic() - t0
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-c", "from mathsynth.backends.models import load_generator; "
+                    "load_generator('smollm2-135m', cache=False).close()"], check=True,
+                   env=dict(os.environ, MATHSYNTH_CACHE=str(work / "cache-ref")), capture_output=True)
+    overhead = rerun + time.monotonic() - t0
+    print(f"chaos: rerun of a finished run {rerun:.0f} s, with loading the model {overhead:.0f} s", flush=True)
 
     rng = random.Random(args.seed)
     kills, where = 0, Counter()
-    # Kill moments: counted from the moment a rerun first writes output (its start-up redoes no
-    # work), then on average 1/K of the whole run, so the K kills spread over all stages.
+    # Kill moments: past the rerun's own overhead, then on average 1/K of the whole run's work, so
+    # the K kills spread over all stages (a stage's model loading is part of its work).
     while kills < args.kills:
-        at = rng.uniform(0.0, max(10.0, 2 * full / args.kills))
+        at = overhead + rng.uniform(0.0, max(10.0, 2 * full / args.kills))
         before = stage_now(work / "chaos")
         if run(recipe, work / "chaos", work / "cache-chaos", kill_after=at):
             break  # finished before the kill: the rest of the kills would find nothing to do

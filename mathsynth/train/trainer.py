@@ -199,10 +199,11 @@ def run_train(cfg: TrainConfig, *, console: Any = None, show_progress: bool = Tr
                       f"{estats.dropped_over_length} dropped, {estats.truncated} truncated for max_length "
                       f"{cfg.max_length}{_empty_note(counts)})" + (f"; resuming from {ckpt.name}" if ckpt else ""))
     trainer = _build_trainer(cfg, base, tok, rows, estats.tokens, console, show_progress)
-    if ckpt is not None:
-        from mathsynth.train.callbacks import trim_log
+    from mathsynth.train.callbacks import trim_log
 
-        trim_log(out / TRAIN_LOG_FILE, int(ckpt.name.split("-")[-1]))
+    # Training restarts at the checkpoint's step, or at 0 without one (a kill before the first
+    # checkpoint): the log keeps no step that will be logged again.
+    trim_log(out / TRAIN_LOG_FILE, int(ckpt.name.split("-")[-1]) if ckpt is not None else 0)
     epoch0, t0 = trainer.state.epoch or 0.0, time.time()
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     runtime = time.time() - t0
