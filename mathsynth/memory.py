@@ -18,7 +18,6 @@ import ctypes
 import ctypes.util
 import gc
 import os
-import resource
 import sys
 
 
@@ -61,13 +60,3 @@ def rss_bytes() -> int:
     except (OSError, ValueError, IndexError):
         return 0
 
-
-def peak_rss_bytes() -> int:
-    """The highest resident size this process has reached, in bytes (``getrusage``; KiB on Linux,
-    bytes on macOS).
-
-    >>> peak_rss_bytes() >= rss_bytes() or peak_rss_bytes() == 0
-    True
-    """
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024

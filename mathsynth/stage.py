@@ -25,6 +25,7 @@ from mathsynth.io import (
     run_manifest,
     settings_key,
 )
+from mathsynth.memory import release_memory
 
 
 class StageRun:
@@ -69,12 +70,14 @@ class StageRun:
         self.release()
 
     def release(self) -> None:
-        """Close and drop the generator this run loaded (a given one stays open: its owner closes
-        it), so work after generation (synth's decontamination embedder) does not hold both models."""
+        """Close and drop the generator this run loaded and give its memory back (a given one stays
+        open: its owner closes it), so work after generation (synth's decontamination embedder) does
+        not hold both models."""
         if self.owns_generator and self.generator is not None:
             self.generator.close()
             self.generator = None
             self.owns_generator = False
+            release_memory()
 
     def old_settings(self) -> dict | None:
         """The settings the folder's config.json names (None without one)."""

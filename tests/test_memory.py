@@ -34,7 +34,7 @@ def test_release_memory_returns_heap_pages():
     assert after < held - (150 << 20)  # given back to the OS, not kept in the process's heap
 
 
-def test_each_stage_frees_its_model(tmp_path):
+def test_each_stage_frees_its_model(tmp_path, monkeypatch):
     p = Pipeline(tmp_path / "study")
     start = live_models()
 
@@ -57,11 +57,8 @@ def test_each_stage_frees_its_model(tmp_path):
         seen["models"] = live_models()
         return real_finalize(*args, **kwargs)
 
-    runner.finalize = finalize
-    try:
-        p.stage("synth", {"s": 1}, None, lambda: runner.run_synth(scfg, show_progress=False)["units"])
-    finally:
-        runner.finalize = real_finalize
+    monkeypatch.setattr(runner, "finalize", finalize)
+    p.stage("synth", {"s": 1}, None, lambda: runner.run_synth(scfg, show_progress=False)["units"])
     assert seen["models"] == start, "the teacher was still loaded when finalize (the embedder) ran"
     assert live_models() == start
 

@@ -19,7 +19,6 @@ from mathsynth.config import SynthConfig
 from mathsynth.contracts import GENERATED_FILE
 from mathsynth.errors import MathsynthError
 from mathsynth.io import locked_out
-from mathsynth.memory import release_memory
 from mathsynth.progress import progress_bar
 from mathsynth.stage import StageRun
 from mathsynth.synth.filters import cluster_pairs, majority, pick_solution
@@ -138,7 +137,6 @@ def run_synth(cfg: SynthConfig, *, generator: Any = None, console: Any = None,
         # two are never resident together.
         del teacher
         run.release()
-        release_memory()
         stats = finalize(run.out, cfg, style, backend=backend, seconds=time.perf_counter() - t0)
     if stopped:
         raise BudgetExceeded(stopped)
