@@ -135,3 +135,26 @@ def test_tiny_real_scaling_study_and_rerun(tmp_path):
     summary = json.loads((root / "scale.json").read_text())
     samples = [json.loads(x) for x in (root / "synthetic-8" / "eval" / "demo" / "samples.jsonl").read_text().splitlines()]
     assert all(len(s["completions"]) == 3 for s in samples)
+    # A new machine: the study's committed results (docs/results/asdiv-cpu/collect.py) are put back
+    # (restore.py) and the study resumes without retraining or re-evaluating a finished student.
+    import importlib.util
+    import shutil
+
+    def script(name):
+        spec = importlib.util.spec_from_file_location(name, REPO / "docs" / "results" / "asdiv-cpu" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    before = json.loads((root / "scale.json").read_text())
+    script("collect").main(root, tmp_path / "committed")
+    assert not list((tmp_path / "committed").rglob("*.safetensors"))
+    shutil.rmtree(root)
+    script("restore").main(root, tmp_path / "committed")
+    assert json.loads((root / "stages.json").read_text()).keys() >= {"train:synthetic-8", "eval:synthetic-8:demo"}
+    with pytest.raises(SystemExit, match="restore only into a new study folder"):
+        script("restore").main(root, tmp_path / "committed")
+    run_study(StudyConfig(**values), scale=True, show_progress=False)
+    assert not weights.exists()  # its training was restored as done: not run again
+    after = json.loads((root / "scale.json").read_text())
+    assert after["points"] == before["points"] and after["fits"] == before["fits"]

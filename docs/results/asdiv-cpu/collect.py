@@ -27,8 +27,7 @@ def portable(text: str, root: Path) -> str:
     return re.sub(r'"/[^"]*/(mathsynth/cli\.py)"', r'"\1"', text)
 
 
-def main(root: Path) -> None:
-    dest = HERE / "data"
+def main(root: Path, dest: Path = HERE / "data") -> None:
     stages = json.loads((root / "stages.json").read_text())
     done = {k for k, v in stages.items() if v.get("status") == "done"}
     if dest.exists():
