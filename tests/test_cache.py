@@ -107,6 +107,27 @@ def test_rerun_is_served_entirely_from_cache(cache):
     assert gen.stats == {"hits": 9, "misses": 9}
 
 
+def test_batch_dependent_backend_regenerates_a_call_that_was_cut_off(tmp_path):
+    """A killed run left part of a call in the cache: a batched local backend (rows depend on their
+    batch mates through rounding) redoes the whole call as it was formed; other backends only the gap."""
+    calls = [req("q1", n=2), req("q2", n=2), req("q3", n=2)]
+    for dependent, want in ((False, [("q3", 0, 2)]), (True, [("q1", 0, 2), ("q2", 0, 2), ("q3", 0, 2)])):
+        cache = ResponseCache(tmp_path / f"{dependent}.sqlite")
+        CachedGenerator(CacheableFake(), cache).generate(calls[:2])  # what the killed run had finished
+        inner = CacheableFake()
+        inner.batch_dependent = dependent
+        gen = CachedGenerator(inner, cache)
+        out = gen.generate(calls)
+        assert [(r.id, r.sample_offset, r.params.n) for r in inner.seen] == want
+        assert texts(out) == texts(FakeGenerator(responder).generate(calls))
+        assert gen.stats.get("regenerated", 0) == int(dependent)
+    inner = CacheableFake()
+    inner.batch_dependent = True
+    CachedGenerator(inner, cache).generate(calls)  # every sample cached now: nothing is redone
+    assert inner.seen == []
+    cache.close()
+
+
 def test_more_samples_generate_only_the_new_ones(cache):
     inner = CacheableFake()
     gen = CachedGenerator(inner, cache)

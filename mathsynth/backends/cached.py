@@ -62,6 +62,9 @@ class CachedGenerator:
 
     A backend whose ``cache_identity()`` is None (outputs that must not be cached, such as the
     fake backend) is passed through untouched. ``stats`` counts cache hits and misses per sample.
+    A backend with ``batch_dependent = True`` (local batched decoding, whose rows depend on their
+    batch mates through rounding) gets every call either entirely from the cache or entirely
+    generated anew (``stats["regenerated"]`` counts the calls redone), so resumes reproduce.
     """
 
     def __init__(self, inner: Generator, cache: ResponseCache):
@@ -95,7 +98,17 @@ class CachedGenerator:
         found = self.cache.get_many(k for ks in keys for k in ks)
         results: list[list[Completion | None]] = [[found.get(k) for k in ks] for ks in keys]
         missing = [sum(c is None for c in slots) for slots in results]
-        self.stats["hits"] += sum(len(slots) for slots in results) - sum(missing)
+        total = sum(len(slots) for slots in results)
+        if 0 < sum(missing) < total and getattr(self.inner, "batch_dependent", False):
+            # A local batched backend: a row's tokens depend on its batch mates through floating-point
+            # rounding, so generating only the missing part of a call (what a killed run left) would
+            # form other batches and give other samples than the uninterrupted run. The whole call
+            # is generated again instead, as it was first formed: a resumed run is then identical to
+            # an uninterrupted one, at the cost of redoing at most the one call that was cut off.
+            results = [[None] * len(slots) for slots in results]
+            missing = [len(slots) for slots in results]
+            self.stats["regenerated"] = self.stats.get("regenerated", 0) + 1
+        self.stats["hits"] += total - sum(missing)
         self.stats["misses"] += sum(missing)
 
         if on_complete:

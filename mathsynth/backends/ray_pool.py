@@ -84,6 +84,7 @@ class _Worker:
         g = self.gen
         return {"describe": g.describe(), "cache_identity": g.cache_identity(), "name": g.name,
                 "continuous": bool(getattr(g, "continuous", False)), "prune": bool(getattr(g, "prune", True)),
+                "batch_dependent": bool(getattr(g, "batch_dependent", False)),
                 "pid": os.getpid(), "host": socket.gethostname()}
 
     def generate(self, requests: list[GenerationRequest]) -> tuple[list[list[Completion]], dict]:
@@ -129,6 +130,7 @@ class RayGenerator:
         first = infos[0]
         self.name = first["name"]
         self.continuous, self.prune = first["continuous"], first["prune"]
+        self.batch_dependent = first["batch_dependent"]
         self._identity, self._inner_describe = first["cache_identity"], first["describe"]
         self.hosts = sorted({i["host"] for i in infos})
         self.actor_pids = [i["pid"] for i in infos]  # as started (a restarted actor has another)

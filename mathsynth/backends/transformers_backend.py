@@ -97,6 +97,8 @@ class TransformersGenerator:
     """
 
     name = "transformers"
+    #: a row's tokens depend on its batch mates through floating-point rounding (see CachedGenerator)
+    batch_dependent = True
 
     def __init__(self, path: str, *, model_name: str | None = None, dtype: str = "auto",
                  batch_size: int = 64, device: str = "auto", prune: bool = True,

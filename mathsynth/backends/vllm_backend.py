@@ -200,6 +200,8 @@ class VLLMGenerator:
     """
 
     name = "vllm"
+    #: continuous batching on the GPU: rows depend on their batch mates through rounding (CachedGenerator)
+    batch_dependent = True
 
     def __init__(self, model: str, *, model_name: str | None = None, tensor_parallel_size: int = 1,
                  data_parallel_size: int = 1, dtype: str = "auto", gpu_memory_utilization: float = 0.9,
