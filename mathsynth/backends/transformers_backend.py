@@ -10,8 +10,9 @@ different --batch-size, a Ray shard) the draws are the same but the arithmetic o
 product may round differently; in fp32 on CPU this was measured identical (greedy answers to 12 real
 problems at batch sizes 1, 3 and 8: 12/12; seeded sampling with refills: tests/test_backends.py),
 while bf16 and GPU kernels round by shape, so a near-tie can flip a token there. With the response
-cache on (the default) a resumed run serves finished samples from the cache and never regenerates
-them.
+cache on (the default) a resumed run serves finished calls from the cache; a call that a kill cut
+off is generated again whole, as first formed (``batch_dependent``; see CachedGenerator), so a
+resumed run reproduces an uninterrupted one in bf16 too.
 """
 
 from __future__ import annotations
