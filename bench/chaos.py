@@ -2,7 +2,7 @@
 what it finally writes with an uninterrupted run of the same recipe.
 
 Each kill comes at a random moment shortly after the rerun has written new work of its own (a
-record, a training step, a finished stage), never by the clock from launch alone: a rerun's
+record, a training step, a stage begun or finished), never by the clock from launch alone: a rerun's
 start-up differs from stage to stage (training's is the longest), and clock-placed kills kept
 falling into the same start-up. So the kills walk through every stage, one piece of work at a time.
 
@@ -110,8 +110,8 @@ def run(recipe: Path, out: Path, cache: Path, *, kill_window: float | None = Non
 
 def progress(out: Path) -> int:
     """How much work a run folder holds: distinct records (by id, or step for the training log) over
-    all its JSON Lines files, plus stages begun and stages finished. Only new work raises it: a rerun that trims a
-    file back to its last checkpoint lowers it, and redoing those records brings it back."""
+    all its JSON Lines files, plus stages begun and stages finished. Only new work raises it: a rerun
+    that trims a file back to its last checkpoint lowers it, and redoing those records brings it back."""
     n = 0
     for path in out.rglob("*.jsonl"):
         try:
