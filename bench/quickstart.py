@@ -84,10 +84,12 @@ def main() -> None:
         tail = (tail + [line])[-40:]
         m = _STAGE.match(line.strip())
         if m and "skipped" not in line:
-            name = m.group(1)
-            stages[name] = {"start": time.monotonic() - t0, "peak": 0}
+            name, now = m.group(1), time.monotonic() - t0
+            last = stages[current[0]]  # the stage that just ended, printed now: a cut-short run keeps it
+            print(f"  {now:7.1f} s  {current[0]} took {now - last['start']:.0f} s, peak RSS "
+                  f"{last['peak'] / 2**20:.0f} MiB; next: {line.strip()}", flush=True)
+            stages[name] = {"start": now, "peak": 0}
             current[0] = name
-            print(f"  {time.monotonic() - t0:7.1f} s  {line.strip()}", flush=True)
     p.wait()
     total = time.monotonic() - t0
     done.set()
