@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 def portable(text: str, root: Path) -> str:
     text = text.replace(str(root.resolve()), f"runs/{root.name}")
     text = re.sub(r'"/[^"]*/\.cache/', '"~/.cache/', text)
+    text = re.sub(r'"/[^"]*/bin/(mathsynth)"', r'"\1"', text)  # argv[0]: the console script
     return re.sub(r'"/[^"]*/(mathsynth/cli\.py)"', r'"\1"', text)
 
 
