@@ -79,14 +79,8 @@ def bench_transformers(args) -> str:
 
     from mathsynth.backends import transformers_backend as tb
 
-    def sorted_nucleus(logits, top_p):  # the top-p step of before (commit 2851642), verbatim
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        p = sorted_logits.softmax(dim=-1)
-        drop = p.cumsum(dim=-1) - p >= top_p
-        return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-
     def before():  # ours with the sampler of before: every row's vocabulary sorted at every step
-        fast, tb.nucleus = tb.nucleus, sorted_nucleus
+        fast, tb.nucleus = tb.nucleus, tb.sorted_nucleus
         try:
             return gen.generate(reqs)
         finally:

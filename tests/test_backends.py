@@ -36,28 +36,18 @@ def test_fake_backend_counts_requests():
     assert [len(c) for c in out] == [3, 3, 3, 3] and g.calls == 4
 
 
-def _sorted_nucleus(logits, top_p):
-    """The top-p filter by brute force: sort each row's whole vocabulary (the sampler of before)."""
-    import torch
-
-    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-    p = sorted_logits.softmax(dim=-1)
-    drop = p.cumsum(dim=-1) - p >= top_p
-    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-
-
 @pytest.mark.parametrize("top_p", [0.5, 0.9, 0.95, 0.999])
 def test_nucleus_by_topk_equals_the_full_sort(top_p):
     """Sharp rows (the nucleus inside the top-k), flat rows (it is wider: the fallback sorts them) and
     a mix in one batch give the same kept tokens as sorting the whole vocabulary."""
     import torch
 
-    from mathsynth.backends.transformers_backend import NUCLEUS_TOPK, nucleus
+    from mathsynth.backends.transformers_backend import NUCLEUS_TOPK, nucleus, sorted_nucleus
 
     g = torch.Generator().manual_seed(0)
     scales = torch.tensor([0.3, 1.0, 3.0, 8.0, 20.0] * 4).unsqueeze(-1)
     logits = torch.randn(len(scales), 49152, generator=g) * scales
-    want, got = _sorted_nucleus(logits, top_p), nucleus(logits, top_p)
+    want, got = sorted_nucleus(logits, top_p), nucleus(logits, top_p)
     assert torch.equal(want.isinf(), got.isinf())
     assert torch.equal(want[~want.isinf()], got[~got.isinf()])
     kept = (~got.isinf()).sum(-1)

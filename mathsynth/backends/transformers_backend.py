@@ -63,12 +63,19 @@ def nucleus(logits, top_p: float):
     out = torch.full_like(logits, float("-inf")).scatter(-1, idx, vals.masked_fill(drop, float("-inf")))
     wide = (~drop[:, -1]).nonzero().squeeze(-1)  # the k-th token is still needed: look further
     if len(wide):
-        rows = logits[wide]
-        sorted_logits, order = torch.sort(rows, descending=True, dim=-1)
-        ps = sorted_logits.softmax(dim=-1)
-        far = ps.cumsum(dim=-1) - ps >= top_p
-        out[wide] = torch.full_like(rows, float("-inf")).scatter(-1, order, sorted_logits.masked_fill(far, float("-inf")))
+        out[wide] = sorted_nucleus(logits[wide], top_p)
     return out
+
+
+def sorted_nucleus(logits, top_p: float):
+    """:func:`nucleus` by sorting each row's whole vocabulary (the sampler's filter before the top-k
+    shortcut; still what rows with a wide nucleus get)."""
+    import torch
+
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    p = sorted_logits.softmax(dim=-1)
+    drop = p.cumsum(dim=-1) - p >= top_p  # keep the token that crosses top_p
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
 
 
 class RowSampler:

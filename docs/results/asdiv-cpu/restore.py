@@ -32,10 +32,6 @@ def local(text: str, root: Path) -> str:
     return text.replace('"~/.cache/', f'"{Path.home() / ".cache"}/')
 
 
-def _is_eval(name: str) -> bool:
-    return name.startswith(("base-eval:", "eval:"))
-
-
 def _student(name: str) -> str:
     return name.split(":")[1]  # "eval:synthetic-125:asdiv:grade1-3:sampled" -> "synthetic-125"
 
@@ -45,26 +41,16 @@ def main(root: Path, src: Path = HERE / "data") -> None:
     if (root / "stages.json").exists():
         sys.exit(f"{root}/stages.json exists: restore only into a new study folder")
     done = {k for k, v in stages.items() if v.get("status") == "done"}
-    evals = {}
-    for metrics in sorted(src.glob("**/metrics.json")):
-        config = json.loads(metrics.with_name("config.json").read_text())
-        evals[metrics.parent] = config
     # A student's evals and training: restored all together or not at all.
     # The evals every student has: the base's, less the base's other prompt formats ("~chat").
     wanted = [n[len("base-eval:"):] for n in stages if n.startswith("base-eval:") and "~" not in n]
     complete = {k[len("train:"):] for k in done if k.startswith("train:")}
     complete = {s for s in complete if all(f"eval:{s}:{w}" in done for w in wanted)}
-    keep = {}
-    for name in stages:
-        if name not in done:
-            continue
-        if _is_eval(name) and (name.startswith("base-eval:") or _student(name) in complete):
-            keep[name] = stages[name]
-        elif name.startswith("train:") and _student(name) in complete:
-            keep[name] = stages[name]
+    keep = {name: entry for name, entry in stages.items() if name in done and (
+        name.startswith("base-eval:") or name.startswith(("eval:", "train:")) and _student(name) in complete)}
     root.mkdir(parents=True, exist_ok=True)
     restored = 0
-    for folder in evals:
+    for folder in sorted(m.parent for m in src.glob("**/metrics.json")):
         rel = folder.relative_to(src)
         label = rel.parts[0]
         if label != "base" and label not in complete:
