@@ -46,8 +46,9 @@ def main(root: Path, dest: Path = HERE / "data") -> None:
         for f in ("metrics.json", "config.json"):
             if (folder / f).exists():
                 (out / f).write_text(portable((folder / f).read_text(), root))
-        with gzip.open(out / "samples.jsonl.gz", "wt", encoding="utf-8", compresslevel=9) as fh:
-            fh.write(portable((folder / "samples.jsonl").read_text(), root))
+        # mtime=0: the same samples give the same bytes, so a re-collect changes no committed file
+        data = gzip.compress(portable((folder / "samples.jsonl").read_text(), root).encode(), 9, mtime=0)
+        (out / "samples.jsonl.gz").write_bytes(data)
         copied += 1
     for tc in sorted(root.glob("*/model/train_config.json")):
         out = dest / tc.parent.relative_to(root)
